@@ -1,0 +1,88 @@
+"""What the sections of one run share: device, settings, data, samplers, energy meter,
+the run-wide timeline of spans, and a small cache for results one section hands another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.atomic import atomic_path
+from common.measure.energy import EnergyMeter
+from common.measure.samplers import Monitor
+from common.measure.timing import Span, Timer
+
+GPU_FILE_NAMES = {  # the README's names for the GPU tree; everything else gets the device prefix
+    "demo_medical_report_visualization.png",
+    "demo_comparison_visualization.png",
+    "winning_solution_analysis.png",
+}
+
+
+def file_name(device: str, name: str) -> str:
+    """gpu_results: README names as they are, others 'gpu_<name>'; cpu_results: 'cpu_<name>'."""
+    if device == "cuda":
+        return name if name in GPU_FILE_NAMES else f"gpu_{name}"
+    return f"cpu_{name}"
+
+
+def tree_name(device: str) -> str:
+    return "gpu_results" if device == "cuda" else "cpu_results"
+
+
+@dataclass
+class Context:
+    settings: Any  # Settings
+    device: torch.device
+    root: Path  # <results>/gpu_results or cpu_results
+    environment: dict
+    monitor: Monitor | None = None
+    energy: EnergyMeter | None = None
+    timeline: list[Span] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    _data: Any = None
+
+    @property
+    def kind(self) -> str:
+        return "cuda" if self.device.type == "cuda" else "cpu"
+
+    def name(self, base: str) -> str:
+        return file_name(self.kind, base)
+
+    def folder(self, section: str) -> Path:
+        path = self.root if section == "" else self.root / section
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def timer(self, tag: str, sync: bool = True) -> Timer:
+        return Timer(str(self.device), sync=sync, tag=tag, sink=self.timeline)
+
+    def tqdm(self, total: int, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True)
+
+    @property
+    def data(self):
+        """MedNIST split and decoded arrays (lazy, shared by the sections)."""
+        if self._data is None:
+            from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
+            from common.workloads.mednist_data import MedNISTData
+
+            s = self.settings
+            root = mednist_root(s.data_dir)
+            paths, labels, names = list_images(root)
+            split = split_dataset(paths, labels, s.val_fraction, s.test_fraction, s.seed,
+                                  max_train=s.max_train_images)
+            self._data = MedNISTData(split, names, source=load_manifest(s.data_dir))
+        return self._data
+
+    def save_arrays(self, path: Path, arrays: dict[str, np.ndarray]) -> Path:
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+        return path

@@ -1,0 +1,101 @@
+"""The resolved settings of one analysis run: config.py, overridden by flags, adapted to
+quick mode and to the device. Every record carries them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+
+def default_workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(10, cores - 1))
+
+
+def default_threads() -> int:
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+@dataclass
+class Settings:
+    device: str  # "cuda" or "cpu"
+    quick: bool
+    data_dir: str
+    results_dir: str
+    volume_path: str | None
+    label_path: str | None
+    batch_size: int
+    lr: float
+    base_batch: int
+    epochs: int
+    accuracy_target: float
+    accuracy_tolerance: float
+    num_workers: int
+    cpu_threads: int
+    sample_hz: float
+    warmup_steps: int
+    measure_steps: int
+    repeats: int
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    max_train_images: int | None
+    batch_sizes: tuple[int, ...]
+    inference_repeats: int
+    volume_spacing_mm: float
+    patch_size: int
+    unet_channels: tuple[int, ...]
+    volume_train_steps: int
+    gpu_price_per_hour: float | None
+    cpu_price_per_hour: float | None
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def resolve(cls, values: dict[str, Any], device: str, quick: bool) -> "Settings":
+        v = values
+        notes = []
+        batch = v["BATCH_SIZE"]
+        if quick and device == "cpu" and batch > v["QUICK_CPU_BATCH_SIZE"]:
+            notes.append(f"quick mode on the CPU: batch {v['QUICK_CPU_BATCH_SIZE']} instead of {batch}")
+            batch = v["QUICK_CPU_BATCH_SIZE"]
+        workers = v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers()
+        return cls(
+            device=device,
+            quick=quick,
+            data_dir=v["DATA_DIR"],
+            results_dir=v["RESULTS_DIR"],
+            volume_path=v["VOLUME_PATH"],
+            label_path=v["LABEL_PATH"],
+            batch_size=batch,
+            lr=v["LEARNING_RATE"],
+            base_batch=v["BATCH_SIZE"],
+            epochs=v["QUICK_EPOCHS"] if quick else v["EPOCHS"],
+            accuracy_target=v["ACCURACY_TARGET"],
+            accuracy_tolerance=v["ACCURACY_TOLERANCE"],
+            num_workers=workers,
+            cpu_threads=v["CPU_THREADS"] or default_threads(),
+            sample_hz=v["SAMPLE_HZ"],
+            warmup_steps=min(v["WARMUP_STEPS"], 1) if quick else v["WARMUP_STEPS"],
+            measure_steps=v["QUICK_MEASURE_STEPS"] if quick else v["MEASURE_STEPS"],
+            repeats=v["QUICK_REPEATS"] if quick else v["REPEATS"],
+            seed=v["SEED"],
+            val_fraction=v["VAL_FRACTION"],
+            test_fraction=v["TEST_FRACTION"],
+            max_train_images=v["QUICK_MAX_TRAIN_IMAGES"] if quick else None,
+            batch_sizes=tuple(v["QUICK_BATCH_SIZES"] if quick else v["BATCH_SIZES"]),
+            inference_repeats=v["QUICK_INFERENCE_REPEATS"] if quick else v["INFERENCE_REPEATS"],
+            volume_spacing_mm=v["QUICK_VOLUME_SPACING_MM"] if quick else v["VOLUME_SPACING_MM"],
+            patch_size=v["QUICK_PATCH_SIZE"] if quick else v["PATCH_SIZE"],
+            unet_channels=tuple(v["UNET_CHANNELS"]),
+            volume_train_steps=v["QUICK_VOLUME_TRAIN_STEPS"] if quick else v["VOLUME_TRAIN_STEPS"],
+            gpu_price_per_hour=v["GPU_PRICE_PER_HOUR"],
+            cpu_price_per_hour=v["CPU_PRICE_PER_HOUR"],
+            notes=tuple(notes),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,104 @@
+"""Command-line flags built from ``config.py``: every flag's default is the config value,
+``--help`` shows it, and invalid values are refused before any work, naming the constant."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import config
+from common.errors import UserError
+
+# constant -> (flag, type, help); flags override the constants of the same name
+FLAGS: dict[str, tuple[str, Any, str]] = {
+    "DATA_DIR": ("--data-dir", str, "folder holding MedNIST/ (from download_mednist.py)"),
+    "RESULTS_DIR": ("--results-dir", str, "root of the results tree"),
+    "VOLUME_PATH": ("--volume", str, "NIfTI volume for the 3D sections (default: MNI152 T1 shipped by nilearn)"),
+    "LABEL_PATH": ("--label", str, "NIfTI label map matching --volume"),
+    "BATCH_SIZE": ("--batch-size", int, "training batch size of the tutorial recipe"),
+    "LEARNING_RATE": ("--lr", float, "Adam learning rate at --batch-size"),
+    "EPOCHS": ("--epochs", int, "epochs of each accuracy-gated training run"),
+    "ACCURACY_TARGET": ("--accuracy-target", float, "validation accuracy for time-to-accuracy"),
+    "NUM_WORKERS": ("--num-workers", int, "DataLoader workers of the tutorial recipe (default: min(10, cores-1))"),
+    "CPU_THREADS": ("--cpu-threads", int, "torch intra-op threads (default: all physical cores)"),
+    "SAMPLE_HZ": ("--sample-hz", float, "sampler rate in Hz (0.1 to 100)"),
+    "WARMUP_STEPS": ("--warmup-steps", int, "warm-up steps before each measured window (excluded)"),
+    "MEASURE_STEPS": ("--measure-steps", int, "measured steps per window"),
+    "REPEATS": ("--repeats", int, "repeated windows per measurement"),
+    "SEED": ("--seed", int, "seed of split, initialisation and augmentation"),
+    "VOLUME_SPACING_MM": ("--volume-spacing", float, "isotropic spacing (mm) the volume is resampled to"),
+    "VOLUME_TRAIN_STEPS": ("--volume-train-steps", int, "3D UNet training steps"),
+    "GPU_PRICE_PER_HOUR": ("--gpu-price-per-hour", float, "GPU machine price per hour, for cost per million images"),
+    "CPU_PRICE_PER_HOUR": ("--cpu-price-per-hour", float, "CPU machine price per hour, same currency"),
+}
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    for name in names:
+        flag, typ, text = FLAGS[name]
+        default = getattr(config, name)
+        parser.add_argument(flag, dest=name, type=typ, default=default,
+                            help=f"{text} [config.{name} = {default!r}]")
+
+
+def values_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """All config constants, with the ones given as flags overridden."""
+    values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
+    for k in FLAGS:
+        if hasattr(args, k):
+            values[k] = getattr(args, k)
+    return values
+
+
+def _positive(values, name, allow_none=False, integer=True):
+    v = values.get(name)
+    if v is None and allow_none:
+        return
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and int(v) != v) or v <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise UserError(f"config.{name} = {v!r} is invalid: it must be {kind}; fix it in config.py or with "
+                        f"{FLAGS.get(name, ('its flag',))[0]}")
+
+
+def validate_config(values: dict[str, Any]) -> None:
+    """Refuse invalid constants before any work, naming the constant and the fix."""
+    for name in ("BATCH_SIZE", "EPOCHS", "MEASURE_STEPS", "REPEATS", "VOLUME_TRAIN_STEPS", "PATCH_SIZE",
+                 "INFERENCE_REPEATS", "QUICK_MEASURE_STEPS", "QUICK_REPEATS", "QUICK_EPOCHS",
+                 "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
+                 "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE"):
+        if name in values:
+            _positive(values, name)
+    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S"):
+        if name in values:
+            _positive(values, name, integer=False)
+    for name in ("NUM_WORKERS",):
+        v = values.get(name)
+        if v is not None and (not isinstance(v, int) or v < 0):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be None (auto) or an integer >= 0")
+    for name in ("CPU_THREADS", "GPU_PRICE_PER_HOUR", "CPU_PRICE_PER_HOUR"):
+        if name in values:
+            _positive(values, name, allow_none=True, integer=name == "CPU_THREADS")
+    if "WARMUP_STEPS" in values and (not isinstance(values["WARMUP_STEPS"], int) or values["WARMUP_STEPS"] < 0):
+        raise UserError(f"config.WARMUP_STEPS = {values['WARMUP_STEPS']!r} is invalid: it must be an integer >= 0")
+    hz = values.get("SAMPLE_HZ")
+    if hz is not None and not (0.1 <= hz <= 100):
+        raise UserError(f"config.SAMPLE_HZ = {hz!r} is invalid: it must lie between 0.1 and 100 Hz (--sample-hz)")
+    for name in ("ACCURACY_TARGET", "VAL_FRACTION", "TEST_FRACTION", "UNSTABLE_IQR_FRACTION"):
+        v = values.get(name)
+        if v is not None and not (0 < v < 1):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must lie strictly between 0 and 1")
+    if values.get("VAL_FRACTION", 0) + values.get("TEST_FRACTION", 0) >= 1:
+        raise UserError("config.VAL_FRACTION + config.TEST_FRACTION must be below 1")
+    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES"):
+        v = values.get(name)
+        if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of positive integers")
+    for name in ("VOLUME_PATH", "LABEL_PATH"):
+        v = values.get(name)
+        if v is not None and not os.path.exists(v):
+            flag = FLAGS[name][0]
+            raise UserError(f"{v}: file not found (config.{name} / {flag}); give an existing NIfTI file or leave it "
+                            f"unset for the MNI152 default")
+    if values.get("LABEL_PATH") and not values.get("VOLUME_PATH"):
+        raise UserError("--label needs --volume (config.LABEL_PATH is set but config.VOLUME_PATH is not)")

@@ -1,0 +1,37 @@
+"""Network builders: DenseNet121 (2D, MedNIST tutorial) and a 3D UNet (volume pipeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def densenet121(num_classes: int = 6, in_channels: int = 1) -> torch.nn.Module:
+    from monai.networks.nets import DenseNet121
+
+    return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
+
+
+def unet3d(num_classes: int = 3, channels: Sequence[int] = (16, 32, 64, 128), in_channels: int = 1) -> torch.nn.Module:
+    from monai.networks.nets import UNet
+
+    channels = tuple(int(c) for c in channels)
+    return UNet(spatial_dims=3, in_channels=in_channels, out_channels=num_classes, channels=channels,
+                strides=(2,) * (len(channels) - 1), num_res_units=2)
+
+
+def count_flops(model: torch.nn.Module, example: torch.Tensor, backward: bool = True) -> int:
+    """Floating-point operations of one forward (and backward) pass on ``example``, counted
+    by torch.utils.flop_counter on this model (not a constant)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.train(backward)
+    with FlopCounterMode(display=False) as counter:
+        out = model(example)
+        if backward:
+            out.float().sum().backward()
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return int(counter.get_total_flops())

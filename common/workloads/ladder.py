@@ -1,0 +1,237 @@
+"""The optimization ladder: from the MONAI tutorial recipe, one lever at a time, each rung
+trained to the accuracy gate and timed (end to end and model-only ceiling), with energy,
+utilization and MFU. Shared by the winning_solution section and benchmarks/winning_solution.py."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.measure.stats import Summary, ratio
+from common.measure.timing import clock, cuda_sync
+from common.models import count_flops, densenet121
+from common.workloads.levers import Levers
+from common.workloads.training import (
+    Trainer,
+    peak_memory_mib,
+    steady_throughput,
+    train_to_accuracy,
+)
+
+
+@dataclass
+class Rung:
+    name: str
+    levers: Levers
+    lever: str  # what this rung changes against the previous one
+    predicted: str = ""  # what we expected it to give, written before measuring
+
+
+def bf16_ok(device: torch.device) -> tuple[bool, str | None]:
+    if device.type == "cuda":
+        return (True, None) if torch.cuda.is_bf16_supported() else (False, "GPU without bf16")
+    cap = torch.backends.cpu.get_cpu_capability()
+    flags = ""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        pass
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return True, None
+    return False, f"CPU has no native bf16 (capability {cap}; no avx512_bf16/amx_bf16 flag)"
+
+
+def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -> tuple[list[Rung], list[str]]:
+    """The ladder for this device. Returns (rungs, notes about rungs left out and why)."""
+    notes: list[str] = []
+    base = Levers("tutorial", "fp32", False, batch, workers)
+    rungs = [Rung("MONAI tutorial recipe", base, "baseline: per-sample MONAI transforms in DataLoader workers, fp32",
+                  "data loading bound on a GPU; compute bound on a CPU")]
+    cur = base
+    if not quick:
+        cur = cur.replace(data_path="cached")
+        rungs.append(Rung("cached decoded tensors", cur, "data_path=cached (no JPEG decode per step)",
+                          "removes decode, but per-sample augmentation in workers stays"))
+    cur = cur.replace(data_path="device_resident", num_workers=0)
+    rungs.append(Rung("device-resident data, batched device augmentation", cur, "data_path=device_resident",
+                      "removes the data stall: close to the model-only ceiling"))
+    ok, why = bf16_ok(device)
+    if ok:
+        cur = cur.replace(precision="bf16")
+        rungs.append(Rung("bf16 autocast", cur, "precision=bf16", "tensor cores: 1.5-2x on the GPU"))
+    else:
+        notes.append(f"bf16 rung left out: {why}")
+    cur = cur.replace(channels_last=True)
+    rungs.append(Rung("channels_last", cur, "channels_last=True", "cuDNN NHWC kernels: 1.1-1.3x with bf16"))
+    if device.type == "cuda":
+        big = max(1024, batch)
+        if not quick:
+            cur = cur.replace(batch_size=big)
+            rungs.append(Rung(f"batch {big}", cur, f"batch_size={big}", "fewer launches per image: 1.2-1.5x"))
+            cur = cur.replace(graph="cuda_graph")
+            rungs.append(Rung("CUDA graph (whole step captured)", cur, "graph=cuda_graph",
+                              "removes launch overhead: 2-3x at batch 1024"))
+            cur = cur.replace(batch_size=2 * big)
+            rungs.append(Rung(f"batch {2 * big} + CUDA graph", cur, f"batch_size={2 * big}",
+                              "larger kernels: +10-30%, accuracy may drop with fewer steps"))
+        else:
+            cur = cur.replace(batch_size=big, graph="cuda_graph")
+            rungs.append(Rung(f"batch {big} + CUDA graph", cur, f"batch_size={big}, graph=cuda_graph",
+                              "removes launch overhead"))
+    return rungs, notes
+
+
+def measure_matmul_peak(device: torch.device, dtype: torch.dtype, n: int | None = None, iters: int = 10
+                        ) -> dict[str, Any]:
+    """Measured matrix-product rate (FLOP/s) on random data: the ceiling MFU is taken against."""
+    if n is None:
+        n = 8192 if device.type == "cuda" else 1024
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
+    b = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
+    prev_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for _ in range(2):
+            a @ b
+        rates = []
+        for _ in range(3):
+            cuda_sync(device)
+            t0 = clock()
+            for _ in range(iters):
+                a @ b
+            cuda_sync(device)
+            rates.append(2 * n**3 * iters / (clock() - t0))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev_tf32
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "flops_per_s": float(np.median(rates)),
+            "values": rates}
+
+
+def train_flops_per_image(device: torch.device) -> int:
+    m = densenet121().to(device)
+    x = torch.rand(2, 1, 64, 64, device=device)
+    return count_flops(m, x, backward=True) // 2
+
+
+def calibrated_steps(run: Callable[[int], Any], device: torch.device, batch: int, min_steps: int,
+                     min_window_s: float) -> int:
+    """Steps per window so that a window lasts at least ``min_window_s`` (energy counters and
+    clocks need windows well above their resolution)."""
+    cuda_sync(device)
+    t0 = clock()
+    run(2)
+    cuda_sync(device)
+    per_step = max((clock() - t0) / 2, 1e-6)
+    return max(min_steps, int(math.ceil(min_window_s / per_step)))
+
+
+def _mean_in_windows(samples: list[dict], key: str, windows: list[tuple[float, float]]) -> float | None:
+    vals = [s[key] for s in samples if s.get(key) is not None and any(a <= s["t"] <= b for a, b in windows)]
+    return float(np.mean(vals)) if vals else None
+
+
+def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
+             target: float, steps: int, repeats: int, warmup: int, min_window_s: float, energy=None, monitor=None,
+             flops_per_image: int | None = None, peak_flops: float | None = None, progress=None) -> dict[str, Any]:
+    """Train one rung to the accuracy gate, then time it end to end and model-only."""
+    out: dict[str, Any] = {"name": rung.name, "lever": rung.lever, "predicted": rung.predicted,
+                           "levers": rung.levers.to_dict(), "label": rung.levers.label()}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = clock()
+    trainer = Trainer(data, rung.levers, device, lr=lr, base_batch=base_batch, seed=seed)
+    out["accuracy"] = train_to_accuracy(trainer, epochs, target, progress=progress)
+    n = calibrated_steps(trainer.run_steps, device, rung.levers.batch_size, steps, min_window_s)
+    e2e = steady_throughput(trainer, n, repeats, warmup, energy=energy)
+    out["end_to_end"] = e2e
+    out["steps_per_window"] = n
+    runner = trainer.model_only_runner()
+    n_model = calibrated_steps(runner, device, rung.levers.batch_size, steps, min_window_s)
+    from common.workloads.training import timed_windows
+
+    ceil = timed_windows(runner, n_model, repeats, warmup, device, energy=energy,
+                         name=f"model-only {rung.levers.label()}")
+    out["model_only"] = ceil
+    out["images_per_s"] = Summary.from_values(e2e["images_per_s"], "img/s").to_dict()
+    out["model_only_images_per_s"] = Summary.from_values(ceil["images_per_s"], "img/s").to_dict()
+    out["pipeline_efficiency"] = out["images_per_s"]["median"] / out["model_only_images_per_s"]["median"]
+    out["gpu_j_per_image"] = e2e["energy"].get("gpu_j_per_image")
+    out["cpu_j_per_image"] = e2e["energy"].get("cpu_j_per_image")
+    out["energy_reason"] = e2e["energy"].get("gpu_energy_reason") if device.type == "cuda" \
+        else e2e["energy"].get("cpu_energy_reason")
+    if monitor is not None:
+        windows = e2e["window_start_end"]
+        gpu = monitor.gpu.snapshot() if monitor.gpu else []
+        cpu = monitor.cpu.snapshot()
+        out["gpu_util_pct"] = _mean_in_windows(gpu, "gpu_util_pct", windows) if gpu else None
+        out["gpu_power_w"] = _mean_in_windows(gpu, "power_w", windows) if gpu else None
+        out["cpu_util_pct"] = _mean_in_windows(cpu, "cpu_total_pct", windows)
+    if flops_per_image and peak_flops:
+        out["achieved_tflops"] = out["images_per_s"]["median"] * flops_per_image / 1e12
+        out["mfu"] = out["images_per_s"]["median"] * flops_per_image / peak_flops
+    else:
+        out["achieved_tflops"] = out["mfu"] = None
+    out["peak_memory_mib"] = peak_memory_mib(device)
+    out["setup_s"] = dict(trainer.setup_seconds)
+    out["rung_wall_s"] = clock() - t0
+    del trainer
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+def pick_winner(results: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """The fastest rung whose test accuracy is within ``tolerance`` of the recipe's (rung 0)."""
+    base = results[0]
+    base_acc = base["accuracy"]["test_accuracy"]
+    gate = base_acc - tolerance
+    qualified = [r for r in results if r["accuracy"]["test_accuracy"] >= gate]
+    best = max(qualified, key=lambda r: r["images_per_s"]["median"]) if qualified else base
+    for r in results:
+        r["meets_accuracy_gate"] = r["accuracy"]["test_accuracy"] >= gate
+        sp = ratio(r["end_to_end"]["images_per_s"], base["end_to_end"]["images_per_s"])
+        r["speedup_vs_recipe"] = sp.to_dict()
+        tb, tr = base["accuracy"]["time_to_target_s"], r["accuracy"]["time_to_target_s"]
+        r["time_to_accuracy_ratio"] = tb / tr if tb and tr else None
+    return {
+        "winner": best["name"],
+        "winner_index": results.index(best),
+        "accuracy_gate": gate,
+        "recipe_test_accuracy": base_acc,
+        "tolerance": tolerance,
+        "speedup": best["speedup_vs_recipe"],
+        "time_to_accuracy_ratio": best["time_to_accuracy_ratio"],
+    }
+
+
+def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
+               target: float, tolerance: float, steps: int, repeats: int, warmup: int, min_window_s: float,
+               energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None
+               ) -> dict[str, Any]:
+    flops = train_flops_per_image(device)
+    peak = measure_matmul_peak(device, torch.bfloat16 if bf16_ok(device)[0] else torch.float32)
+    peak_fp32 = measure_matmul_peak(device, torch.float32)
+    results = []
+    for i, rung in enumerate(rungs):
+        bar = progress_factory(epochs, f"rung {i + 1}/{len(rungs)} {rung.name}") if progress_factory else None
+        try:
+            res = run_rung(rung, data, device, lr=lr, base_batch=base_batch, seed=seed, epochs=epochs, target=target,
+                           steps=steps, repeats=repeats, warmup=warmup, min_window_s=min_window_s, energy=energy,
+                           monitor=monitor, flops_per_image=flops, peak_flops=peak["flops_per_s"], progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        results.append(res)
+        if log:
+            acc = res["accuracy"]["test_accuracy"]
+            log(f"  {rung.name:<48} {res['images_per_s']['median']:>10.0f} img/s  eff "
+                f"{res['pipeline_efficiency']:.2f}  test acc {acc:.4f}")
+    summary = pick_winner(results, tolerance)
+    return {"rungs": results, "summary": summary, "train_flops_per_image": flops, "matmul_peak": peak,
+            "matmul_peak_fp32": peak_fp32}

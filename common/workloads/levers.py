@@ -1,0 +1,62 @@
+"""Optimization levers as one configuration object. Each field changes only what it names."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+DATA_PATHS = ("tutorial", "cached", "device_resident")
+PRECISIONS = ("fp32", "bf16", "fp16")
+GRAPHS = ("none", "cuda_graph", "compile", "compile_reduce_overhead")
+
+
+@dataclass(frozen=True)
+class Levers:
+    data_path: str = "tutorial"  # tutorial: MONAI per-sample chain in DataLoader workers; cached: decoded tensors
+    # in RAM, MONAI random chain per sample; device_resident: uint8 images on the device, batched augmentation there
+    precision: str = "fp32"  # autocast dtype for forward/loss (fp32 = no autocast)
+    channels_last: bool = False  # NHWC memory format for model and inputs
+    batch_size: int = 300
+    num_workers: int = 0  # DataLoader workers (tutorial and cached paths)
+    cpu_threads: int | None = None  # torch intra-op threads (None: leave as is)
+    graph: str = "none"  # none | cuda_graph (whole train step captured) | compile | compile_reduce_overhead
+
+    def __post_init__(self):
+        if self.data_path not in DATA_PATHS:
+            raise ValueError(f"data_path {self.data_path!r} not in {DATA_PATHS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} not in {PRECISIONS}")
+        if self.graph not in GRAPHS:
+            raise ValueError(f"graph {self.graph!r} not in {GRAPHS}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError("num_workers must be >= 0")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ValueError("cpu_threads must be >= 1")
+        if self.graph == "cuda_graph" and self.data_path != "device_resident":
+            raise ValueError("cuda_graph capture needs data_path='device_resident' (static device inputs)")
+
+    def replace(self, **changes) -> "Levers":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def label(self) -> str:
+        parts = [self.data_path, self.precision]
+        if self.channels_last:
+            parts.append("channels_last")
+        parts.append(f"b{self.batch_size}")
+        if self.data_path != "device_resident":
+            parts.append(f"w{self.num_workers}")
+        if self.cpu_threads:
+            parts.append(f"t{self.cpu_threads}")
+        if self.graph != "none":
+            parts.append(self.graph)
+        return " ".join(parts)
+
+    def diff(self, other: "Levers") -> dict:
+        """Fields that differ: {name: (self, other)}."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}

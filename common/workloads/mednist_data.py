@@ -1,0 +1,133 @@
+"""MedNIST for the workloads: the split, the decoded images (in LoadImage's orientation)
+and the data sources each lever's data path uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from common.data.mednist import Split, decode_images
+from common.transforms import TimedCompose, scale_intensity, tutorial_train_transforms
+
+
+@dataclass
+class MedNISTData:
+    """The split plus decoded uint8 arrays (N, 64, 64) per part, decoded once on demand.
+    Images are transposed to MONAI LoadImage's orientation (PILReader reverses the axes),
+    so every data path sees the same pixels."""
+
+    split: Split
+    class_names: list[str]
+    source: dict = field(default_factory=dict)  # the dataset manifest (source, synthetic flag, ...)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decode_seconds: dict[str, float] = field(default_factory=dict)
+    _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def part(self, name: str) -> tuple[list[str], list[int]]:
+        return getattr(self.split, f"{name}_paths"), getattr(self.split, f"{name}_labels")
+
+    def arrays(self, name: str, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(images uint8 (N, 64, 64), labels int64 (N,)) of 'train' | 'val' | 'test'."""
+        if name not in self._arrays:
+            paths, labels = self.part(name)
+            t0 = time.perf_counter()
+            res = decode_images(paths, progress=progress)
+            self.decode_seconds[name] = time.perf_counter() - t0
+            self.skipped.extend(res.skipped)
+            imgs = np.ascontiguousarray(res.images.transpose(0, 2, 1))
+            labs = np.asarray([labels[i] for i in res.kept_indices], dtype=np.int64)
+            self._arrays[name] = (imgs, labs)
+        return self._arrays[name]
+
+    def train_paths_labels(self) -> tuple[list[str], list[int]]:
+        """Training files minus the ones that failed to decode (so every path yields a sample)."""
+        paths, labels = self.part("train")
+        bad = {p for p, _ in self.skipped}
+        kept = [(p, y) for p, y in zip(paths, labels) if p not in bad]
+        return [p for p, _ in kept], [y for _, y in kept]
+
+
+class TutorialDataset(torch.utils.data.Dataset):
+    """MONAI tutorial: one file -> LoadImage, EnsureChannelFirst, ScaleIntensity, RandRotate,
+    RandFlip, RandZoom. Returns (image, label, seconds per transform) so the stages that run
+    inside DataLoader workers can be measured."""
+
+    def __init__(self, paths: list[str], labels: list[int], seed: int = 0):
+        self.paths, self.labels = paths, labels
+        self.compose = TimedCompose(tutorial_train_transforms(load=True), seed=seed)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        x = self.compose(self.paths[i])
+        return x, self.labels[i], torch.tensor(self.compose.last_times, dtype=torch.float64)
+
+
+class CachedDataset(torch.utils.data.Dataset):
+    """Decoded uint8 images kept in RAM; the tutorial's deterministic preprocessing and
+    random augmentation still run per sample (MONAI CacheDataset style)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0):
+        self.images, self.labels = images, labels
+        self.compose = TimedCompose(tutorial_train_transforms(load=False), seed=seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        x = self.compose(torch.from_numpy(self.images[i]).float()[None])
+        # no LoadImage, no EnsureChannelFirst: their stage times are zero by construction
+        return x, int(self.labels[i]), torch.tensor([0.0, 0.0] + self.compose.last_times, dtype=torch.float64)
+
+
+def _reseed_worker(worker_id: int) -> None:
+    """Give each worker its own random stream (torch's DataLoader does not reseed MONAI's)."""
+    info = torch.utils.data.get_worker_info()
+    ds = info.dataset
+    if hasattr(ds, "compose"):
+        ds.compose.set_random_state(int(info.seed % (2**31 - 1)))
+
+
+def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, num_workers: int, seed: int,
+                shuffle: bool = True) -> torch.utils.data.DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                                       generator=g, worker_init_fn=_reseed_worker if num_workers else None)
+
+
+class DeviceResidentData:
+    """uint8 images (N, 1, 64, 64) and labels on the device. Batches are gathered by index,
+    scaled and augmented there (``common.transforms``)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, device: torch.device, seed: int = 0):
+        t0 = time.perf_counter()
+        self.images = torch.from_numpy(images).unsqueeze(1).to(device)
+        self.labels = torch.from_numpy(labels).to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        self.upload_seconds = time.perf_counter() - t0
+        self.n = len(labels)
+        self.device = device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def epoch_indices(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Index batches of one shuffled epoch (last partial batch dropped: static shapes)."""
+        perm = torch.randperm(self.n, device=self.device, generator=self.generator)
+        for i in range(self.n // batch_size):
+            yield perm[i * batch_size:(i + 1) * batch_size]
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.n // batch_size
+
+
+def eval_batches(images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int = 512):
+    """(x float scaled (B,1,64,64), y) batches for evaluation, identical for every lever."""
+    for i in range(0, len(labels), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size]).unsqueeze(1).to(device)
+        y = torch.from_numpy(labels[i:i + batch_size]).to(device)
+        yield scale_intensity(x), y

@@ -1,0 +1,470 @@
+"""Staged MedNIST training (MONAI tutorial: DenseNet121, CrossEntropy, Adam) under any Levers.
+
+Two ways to run steps:
+* ``staged_steps``: every stage in its own synchronized window (io_decode, preprocess,
+  augment, collate or data_wait, h2d, forward, backward, optimizer) -> the stage breakdown;
+* ``run_steps``: no synchronization inside, for throughput (the caller times whole windows).
+With ``graph='cuda_graph'`` the whole step (gather, scale, augment, forward, backward,
+Adam) is captured once and replayed; its stage breakdown comes from the eager equivalent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.measure.timing import Span, Timer, clock, cuda_sync
+from common.models import densenet121
+from common.transforms import TUTORIAL_STAGES, BatchedAugment2D, scale_intensity
+from common.workloads.levers import Levers
+from common.workloads.mednist_data import (
+    CachedDataset,
+    DeviceResidentData,
+    MedNISTData,
+    TutorialDataset,
+    eval_batches,
+    make_loader,
+)
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2d", "forward", "backward", "optimizer")
+
+
+def scaled_lr(base_lr: float, base_batch: int, batch: int) -> float:
+    """Adam learning rate for another batch size: square-root scaling from the base recipe."""
+    return base_lr * math.sqrt(batch / base_batch)
+
+
+def autocast_ctx(device: torch.device, precision: str, cache_enabled: bool = True):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AMP_DTYPES[precision], cache_enabled=cache_enabled)
+
+
+@dataclass
+class StepRecord:
+    step: int
+    wall_s: float
+    stages: dict[str, float]
+    worker_stage_cpu_s: dict[str, float] = field(default_factory=dict)
+    images: int = 0
+    loss: float | None = None
+
+
+class Trainer:
+    """One model + optimizer + data path, built from Levers on a device."""
+
+    def __init__(self, data: MedNISTData, levers: Levers, device: str | torch.device, lr: float = 1e-3,
+                 base_batch: int = 300, seed: int = 0, num_classes: int = 6):
+        self.data, self.levers = data, levers
+        self.device = torch.device(device)
+        self.is_cuda = self.device.type == "cuda"
+        self.seed = seed
+        if levers.cpu_threads:
+            torch.set_num_threads(levers.cpu_threads)
+        if levers.precision == "bf16" and self.is_cuda and not torch.cuda.is_bf16_supported():
+            raise ValueError("bf16 is not supported on this GPU")
+        torch.manual_seed(seed)
+        self.model = densenet121(num_classes).to(self.device)
+        if levers.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.lr = scaled_lr(lr, base_batch, levers.batch_size)
+        opt_kw: dict[str, Any] = {}
+        if levers.graph == "cuda_graph":
+            opt_kw["capturable"] = True
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, **opt_kw)
+        self.scaler = torch.amp.GradScaler(self.device.type) if levers.precision == "fp16" else None
+        self.forward_model: Callable = self.model
+        self.compile_seconds: float | None = None
+        if levers.graph in ("compile", "compile_reduce_overhead"):
+            mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
+            self.forward_model = torch.compile(self.model, mode=mode)
+        self.augment = BatchedAugment2D().to(self.device)
+        self._batches: Iterator | None = None
+        self._resident: DeviceResidentData | None = None
+        self._graph: _GraphedStep | None = None
+        self.step_count = 0
+        self.images_seen = 0
+        self.setup_seconds: dict[str, float] = {}
+
+    # -- data -------------------------------------------------------------------------------
+    def _loader(self):
+        lv = self.levers
+        if lv.data_path == "tutorial":
+            paths, labels = self.data.train_paths_labels()
+            ds = TutorialDataset(paths, labels, seed=self.seed)
+        else:
+            t0 = time.perf_counter()
+            imgs, labs = self.data.arrays("train")
+            self.setup_seconds.setdefault("decode_cache", time.perf_counter() - t0)
+            ds = CachedDataset(imgs, labs, seed=self.seed)
+        return make_loader(ds, lv.batch_size, lv.num_workers, self.seed)
+
+    def resident(self) -> DeviceResidentData:
+        if self._resident is None:
+            t0 = time.perf_counter()
+            imgs, labs = self.data.arrays("train")
+            self.setup_seconds.setdefault("decode_cache", time.perf_counter() - t0)
+            self._resident = DeviceResidentData(imgs, labs, self.device, seed=self.seed)
+            self.setup_seconds["upload"] = self._resident.upload_seconds
+        return self._resident
+
+    def epoch_batches(self) -> Iterator:
+        """The batches of one epoch in this data path's native form."""
+        if self.levers.data_path == "device_resident":
+            return iter(self.resident().epoch_indices(self.levers.batch_size))
+        return iter(self._loader())
+
+    def steps_per_epoch(self) -> int:
+        if self.levers.data_path == "device_resident":
+            return self.resident().steps_per_epoch(self.levers.batch_size)
+        n = len(self.data.train_paths_labels()[0])
+        return math.ceil(n / self.levers.batch_size)
+
+    def _next_batch(self):
+        """Next batch from an endless stream of epochs."""
+        if self._batches is None:
+            self._batches = self.epoch_batches()
+        try:
+            return next(self._batches)
+        except StopIteration:
+            self._batches = self.epoch_batches()
+            return next(self._batches)
+
+    # -- one step ---------------------------------------------------------------------------
+    def _prepare(self, batch, win) -> tuple[torch.Tensor, torch.Tensor]:
+        lv = self.levers
+        if lv.data_path == "device_resident":
+            res = self.resident()
+            with win("preprocess"):
+                x = scale_intensity(res.images[batch])
+                y = res.labels[batch]
+            with win("augment"):
+                x = self.augment(x)
+        else:
+            x, y, _ = batch
+            with win("h2d"):
+                if hasattr(x, "as_tensor"):  # MONAI MetaTensor -> plain tensor: the model computes the same for
+                    x = x.as_tensor()  # every data path, without MetaTensor's per-op dispatch
+                x = torch.as_tensor(x).to(self.device, non_blocking=False)
+                y = torch.as_tensor(y).to(self.device, non_blocking=False)
+        if lv.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def _optimize(self, x, y, win) -> torch.Tensor:
+        with win("forward"):
+            with autocast_ctx(self.device, self.levers.precision):
+                out = self.forward_model(x)
+                loss = self.loss_fn(out.float(), y)
+        with win("backward"):
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        with win("optimizer"):
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def run_steps(self, n: int) -> tuple[int, torch.Tensor | None]:
+        """``n`` training steps without synchronization; returns (images, last loss tensor)."""
+        nowin = _no_window
+        images, loss = 0, None
+        for _ in range(n):
+            batch = self._next_batch()
+            if self._use_graph():
+                loss = self._graphed().run(batch)
+                images += self.levers.batch_size
+            else:
+                x, y = self._prepare(batch, nowin)
+                loss = self._optimize(x, y, nowin)
+                images += int(y.shape[0])
+            self.step_count += 1
+        self.images_seen += images
+        return images, loss
+
+    def staged_steps(self, n: int, timer: Timer) -> list[StepRecord]:
+        """``n`` steps with each stage in its own synchronized window of ``timer``."""
+        if self._use_graph():
+            raise RuntimeError("a captured CUDA graph has no stages; time the eager equivalent")
+        records = []
+        for _ in range(n):
+            step = self.step_count
+            before = len(timer.spans)
+            win = lambda name, step=step: timer.window(name, step=step)  # noqa: E731
+            with timer.window("step", step=step):
+                fetch = "data_wait" if self.levers.num_workers > 0 or self.levers.data_path == "device_resident" \
+                    else "data"
+                if self.levers.data_path == "device_resident":
+                    batch = self._next_batch()
+                    fetch_span = None
+                else:
+                    with timer.window(fetch, step=step):
+                        batch = self._next_batch()
+                    fetch_span = timer.spans[-1]
+                x, y = self._prepare(batch, win)
+                loss = self._optimize(x, y, win)
+            spans = timer.spans[before:]
+            wall = spans[-1].duration
+            stages: dict[str, float] = {}
+            for s in spans:
+                if s.name not in ("step", "data"):
+                    stages[s.name] = stages.get(s.name, 0.0) + s.duration
+            worker: dict[str, float] = {}
+            if self.levers.data_path != "device_resident":
+                per_transform = torch.as_tensor(batch[2]).sum(dim=0).tolist()
+                for name, secs in zip(TUTORIAL_STAGES, per_transform):
+                    worker[TUTORIAL_STAGES[name]] = worker.get(TUTORIAL_STAGES[name], 0.0) + secs
+                if fetch == "data":  # in-process loading: split the fetch into its measured stages
+                    self._split_fetch(timer, fetch_span, worker, stages, step)
+            records.append(StepRecord(step, wall, stages, worker, int(y.shape[0]), float(loss.detach())))
+            self.step_count += 1
+            self.images_seen += int(y.shape[0])
+        return records
+
+    @staticmethod
+    def _split_fetch(timer: Timer, fetch: Span, worker: dict[str, float], stages: dict[str, float], step: int):
+        """With num_workers=0 the transforms run inside the fetch window: its measured parts
+        become the io_decode / preprocess / augment stages, the rest is collate."""
+        t = fetch.start
+        for name in ("io_decode", "preprocess", "augment"):
+            secs = worker.get(name, 0.0)
+            stages[name] = secs
+            timer.spans.append(Span(name, t, t + secs, fetch.depth + 1, timer.tag, fetch.warmup, step))
+            t += secs
+        stages["collate"] = max(0.0, fetch.end - t)
+        timer.spans.append(Span("collate", t, fetch.end, fetch.depth + 1, timer.tag, fetch.warmup, step))
+
+    # -- CUDA graph ---------------------------------------------------------------------------
+    def _use_graph(self) -> bool:
+        return self.levers.graph == "cuda_graph"
+
+    def _graphed(self) -> "_GraphedStep":
+        if self._graph is None:
+            t0 = time.perf_counter()
+            self._graph = _GraphedStep(self, model_only=False)
+            self.setup_seconds["graph_capture"] = time.perf_counter() - t0
+        return self._graph
+
+    # -- model-only ceiling ----------------------------------------------------------------------
+    def model_only_runner(self) -> Callable[[int], int]:
+        """A fixed, already prepared batch on the device: only forward, backward and optimizer
+        run. Returns ``run(n) -> images``: the ceiling of this configuration."""
+        g = torch.Generator(device="cpu").manual_seed(self.seed)
+        x = torch.rand(self.levers.batch_size, 1, 64, 64, generator=g).to(self.device)
+        y = torch.randint(0, 6, (self.levers.batch_size,), generator=g).to(self.device)
+        if self.levers.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self._use_graph():
+            graphed = _GraphedStep(self, model_only=True, static=(x, y))
+
+            def run(n: int) -> int:
+                for _ in range(n):
+                    graphed.run(None)
+                return n * self.levers.batch_size
+        else:
+            def run(n: int) -> int:
+                for _ in range(n):
+                    self._optimize(x, y, _no_window)
+                return n * self.levers.batch_size
+        return run
+
+    # -- evaluation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, part: str) -> dict[str, float]:
+        imgs, labs = self.data.arrays(part)
+        self.model.eval()
+        correct, total, loss_sum = 0, 0, 0.0
+        for x, y in eval_batches(imgs, labs, self.device):
+            if self.levers.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast_ctx(self.device, self.levers.precision):
+                out = self.model(x).float()
+            loss_sum += float(torch.nn.functional.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            total += int(y.shape[0])
+        self.model.train()
+        return {"accuracy": correct / total if total else float("nan"), "loss": loss_sum / max(total, 1), "n": total}
+
+
+@contextlib.contextmanager
+def _null(*_a, **_k):
+    yield
+
+
+def _no_window(name: str):
+    return _null()
+
+
+class _GraphedStep:
+    """The whole training step captured in one CUDA graph (PyTorch's whole-network capture
+    recipe: warm up on a side stream, capture with grads set to None, replay). The
+    device-resident gather, scaling and random augmentation are inside the graph; before each
+    replay only the batch's indices are copied into the static index buffer."""
+
+    def __init__(self, trainer: Trainer, model_only: bool, static: tuple | None = None):
+        t = trainer
+        dev = t.device
+        self.t = t
+        bs = t.levers.batch_size
+        self.static_idx = torch.zeros(bs, dtype=torch.long, device=dev)
+        if not model_only:
+            res = t.resident()
+            self.static_idx.copy_(torch.arange(bs, device=dev) % res.n)
+
+        def body():
+            if model_only:
+                x, y = static
+            else:
+                x = scale_intensity(res.images[self.static_idx])
+                y = res.labels[self.static_idx]
+                x = t.augment(x)
+                if t.levers.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+            with autocast_ctx(dev, t.levers.precision, cache_enabled=False):
+                out = t.model(x)
+                loss = t.loss_fn(out.float(), y)
+            loss.backward()
+            t.optimizer.step()
+            return loss
+
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                t.optimizer.zero_grad(set_to_none=True)
+                body()
+        torch.cuda.current_stream(dev).wait_stream(side)
+        t.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_loss = body()
+        torch.cuda.synchronize(dev)
+
+    def run(self, idx: torch.Tensor | None) -> torch.Tensor:
+        if idx is not None:
+            self.static_idx.copy_(idx)
+        self.graph.replay()
+        return self.static_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput and training to accuracy
+# ---------------------------------------------------------------------------------------------
+
+def timed_windows(run: Callable[[int], Any], steps: int, repeats: int, warmup_steps: int, device: torch.device,
+                  timer: Timer | None = None, energy=None, name: str = "window") -> dict[str, Any]:
+    """Run ``warmup_steps`` (recorded apart), then ``repeats`` windows of ``steps`` steps,
+    synchronized at each window's edges. ``run(n)`` returns the images it processed (an int,
+    or a tuple whose first item is). Energy, where a meter is given, covers all windows."""
+    timer = timer or Timer(str(device))
+    t0 = clock()
+    with timer.warmup(), timer.window(f"{name}:warmup"):
+        run(warmup_steps) if warmup_steps else None
+    warm_s = clock() - t0
+    durations, images = [], []
+    ctx = energy.window() if energy is not None else contextlib.nullcontext({})
+    with ctx as e:
+        for _ in range(repeats):
+            cuda_sync(device)
+            a = clock()
+            out = run(steps)
+            cuda_sync(device)
+            b = clock()
+            durations.append(b - a)
+            images.append(out[0] if isinstance(out, tuple) else int(out))
+            timer.spans.append(Span(name, a, b, 0, timer.tag, False, None))
+            if timer.sink is not None:
+                timer.sink.append(timer.spans[-1])
+    rates = [n / d for n, d in zip(images, durations)]
+    total_images = sum(images)
+    energy_out = dict(e) if e else {}
+    if energy_out:
+        for k in ("gpu", "cpu"):
+            j = energy_out.get(f"{k}_energy_j")
+            energy_out[f"{k}_j_per_image"] = j / total_images if j is not None else None
+    return {"warmup_s": warm_s, "window_s": durations, "images": images, "images_per_s": rates,
+            "window_start_end": [(s.start, s.end) for s in timer.spans[-repeats:]], "energy": energy_out}
+
+
+def train_to_accuracy(trainer: Trainer, epochs: int, target: float, progress=None) -> dict[str, Any]:
+    """Train ``epochs`` full epochs, evaluating validation accuracy after each; report time
+    to reach ``target`` (training time only, evaluation excluded), per-epoch losses and
+    accuracies, and the final validation and test accuracy."""
+    history = []
+    train_s = 0.0
+    reached_at: dict[str, Any] | None = None
+    steps = trainer.steps_per_epoch()
+    for epoch in range(1, epochs + 1):
+        cuda_sync(trainer.device)
+        a = clock()
+        images, loss_sum, n_loss = 0, 0.0, 0
+        losses = []
+        for _ in range(steps):
+            n, loss = trainer.run_steps(1)
+            images += n
+            losses.append(loss)
+        cuda_sync(trainer.device)
+        dt = clock() - a
+        train_s += dt
+        mean_loss = float(torch.stack([x.detach().float() for x in losses]).mean()) if losses else None
+        val = trainer.evaluate("val")
+        history.append({"epoch": epoch, "train_s": dt, "images": images, "images_per_s": images / dt,
+                        "train_loss": mean_loss, "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
+        if reached_at is None and val["accuracy"] >= target:
+            reached_at = {"epoch": epoch, "train_s": train_s}
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{mean_loss:.3f}", val=f"{val['accuracy']:.3f}")
+        del loss_sum, n_loss
+    test = trainer.evaluate("test")
+    return {
+        "epochs": epochs,
+        "target_val_accuracy": target,
+        "history": history,
+        "train_s_total": train_s,
+        "time_to_target_s": reached_at["train_s"] if reached_at else None,
+        "epochs_to_target": reached_at["epoch"] if reached_at else None,
+        "target_reason": None if reached_at else f"validation accuracy stayed below {target} in {epochs} epochs",
+        "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "test_accuracy": test["accuracy"],
+        "test_n": test["n"],
+        "lr": trainer.lr,
+        "setup_s": dict(trainer.setup_seconds),
+    }
+
+
+def steady_throughput(trainer: Trainer, steps: int, repeats: int, warmup_steps: int, timer: Timer | None = None,
+                      energy=None) -> dict[str, Any]:
+    return timed_windows(trainer.run_steps, steps, repeats, warmup_steps, trainer.device, timer, energy,
+                         name=f"train {trainer.levers.label()}")
+
+
+def model_only_throughput(trainer: Trainer, steps: int, repeats: int, warmup_steps: int,
+                          timer: Timer | None = None, energy=None) -> dict[str, Any]:
+    return timed_windows(trainer.model_only_runner(), steps, repeats, warmup_steps, trainer.device, timer, energy,
+                         name=f"model-only {trainer.levers.label()}")
+
+
+def peak_memory_mib(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return None
+
+
+def np_stats(values) -> dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {"median": float(np.median(arr)), "min": float(arr.min()), "max": float(arr.max())}

@@ -1,0 +1,66 @@
+"""Constants people edit. Every script's command-line flags override these, and
+``--help`` shows the values below as defaults. ``common.cli.validate_config`` refuses
+invalid values (naming the constant) before any work starts.
+"""
+
+# --- Paths -------------------------------------------------------------------------
+DATA_DIR = "data"  # where MedNIST/ is downloaded or extracted
+RESULTS_DIR = "comprehensive_gpu_cpu_analysis_results"  # root of the results tree
+VOLUME_PATH = None  # a NIfTI volume to analyse (None: the MNI152 T1 template shipped by nilearn)
+LABEL_PATH = None  # optional NIfTI label map matching VOLUME_PATH (integer classes)
+
+# --- MedNIST source (as MONAI's MedNISTDataset) -----------------------------------
+MEDNIST_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/MedNIST.tar.gz"
+MEDNIST_MD5 = "0bc7306e7427e00ad1c5526a6677552d"  # md5 of the official archive
+DOWNLOAD_TIMEOUT_S = 30.0  # socket timeout of the download, seconds
+SYNTHETIC_PER_CLASS = 200  # images per class for --synthetic when no count is given
+
+# --- Split (MONAI MedNIST tutorial: 80/10/10) -------------------------------------
+VAL_FRACTION = 0.1  # share of each class kept for validation
+TEST_FRACTION = 0.1  # share of each class kept for the test set
+SEED = 0  # seed of the split, the model initialisation and the augmentation
+
+# --- Training (MONAI MedNIST tutorial recipe, with a usable learning rate) --------
+BATCH_SIZE = 300  # images per training step (the tutorial's 300)
+LEARNING_RATE = 1e-3  # Adam learning rate at BATCH_SIZE; scaled by sqrt(batch / BATCH_SIZE) for other batch sizes
+EPOCHS = 6  # epochs for accuracy-gated training runs (default mode)
+ACCURACY_TARGET = 0.97  # validation accuracy that counts as "trained" (time to accuracy)
+NUM_WORKERS = None  # DataLoader workers for the tutorial recipe (None: min(10, logical cores - 1))
+CPU_THREADS = None  # torch intra-op threads (None: all physical cores)
+
+# --- Measurement --------------------------------------------------------------------
+SAMPLE_HZ = 10.0  # sampler rate (GPU via NVML, CPU via psutil), 1 to 100 Hz
+WARMUP_STEPS = 3  # steps run and recorded apart before every measured window
+MEASURE_STEPS = 20  # measured steps per configuration (default mode)
+REPEATS = 5  # repeats of each timed window (median, IQR, bootstrap interval over them)
+UNSTABLE_IQR_FRACTION = 0.10  # flag a measurement whose IQR exceeds this share of its median
+BOOTSTRAP_RESAMPLES = 2000  # resamples for the 95% bootstrap intervals
+
+# --- Sweeps ---------------------------------------------------------------------------
+BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048)  # batch-size sweep (capped by device memory)
+INFERENCE_REPEATS = 200  # batch-1 inference calls timed for the latency percentiles
+
+# --- 3D volume pipeline ----------------------------------------------------------
+VOLUME_SPACING_MM = 1.5  # resample the volume to this isotropic spacing before analysis
+PATCH_SIZE = 64  # edge of the cubic training and sliding-window patch (voxels)
+UNET_CHANNELS = (16, 32, 64, 128)  # 3D UNet feature channels per level
+VOLUME_TRAIN_STEPS = 150  # 3D UNet training steps on the volume's tissue maps (default mode)
+
+# --- Quick mode (--quick): the whole script in minutes ---------------------------
+QUICK_MEASURE_STEPS = 4  # measured steps per configuration
+QUICK_REPEATS = 3  # repeats of each timed window
+QUICK_EPOCHS = 2  # epochs of accuracy-gated training
+QUICK_MAX_TRAIN_IMAGES = 1200  # cap on training images (stratified) in quick mode
+QUICK_BATCH_SIZES = (16, 64, 256)  # batch-size sweep in quick mode
+QUICK_VOLUME_SPACING_MM = 3.0  # coarser volume in quick mode
+QUICK_VOLUME_TRAIN_STEPS = 15  # 3D UNet steps in quick mode
+QUICK_INFERENCE_REPEATS = 30  # batch-1 inference calls in quick mode
+
+# --- Cost (optional; nothing is invented when None) -------------------------------
+GPU_PRICE_PER_HOUR = None  # price of the GPU machine per hour (any currency), for cost per million images
+CPU_PRICE_PER_HOUR = None  # price of the CPU machine per hour, same currency
+
+# --- Quick mode on the CPU: a batch a 2-core machine steps through in well under a second
+QUICK_CPU_BATCH_SIZE = 32  # replaces BATCH_SIZE in --quick runs on the CPU (recorded in every record)
+QUICK_PATCH_SIZE = 32  # 3D patch edge in quick mode
+ACCURACY_TOLERANCE = 0.005  # a ladder rung qualifies as winner if its test accuracy is within this of the recipe's

@@ -1,0 +1,127 @@
+"""Get MedNIST into DIR/MedNIST and verify it: download the official archive (resumable,
+md5-checked), extract a local copy (--from-archive), or generate a synthetic
+MedNIST-shaped set (--synthetic). A run that finds verified data returns at once."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import urllib.parse
+from pathlib import Path
+
+import config
+from common.data.download import download_file, md5sum
+from common.data.extract import extract_mednist
+from common.data.mednist import FOLDER, load_manifest, verify_tree
+from common.data.synthetic import generate_synthetic
+from common.errors import UserError, run_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--data-dir",
+        default=config.DATA_DIR,
+        metavar="DIR",
+        help=f"folder that receives MedNIST/ (default: config.DATA_DIR = {config.DATA_DIR!r})",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--url", default=None, help=f"archive to download (default: config.MEDNIST_URL = {config.MEDNIST_URL})"
+    )
+    source.add_argument(
+        "--from-archive",
+        metavar="PATH",
+        help="extract and verify this local MedNIST .tar.gz/.tar/.zip instead of downloading",
+    )
+    source.add_argument(
+        "--synthetic",
+        nargs="?",
+        type=int,
+        const=config.SYNTHETIC_PER_CLASS,
+        metavar="N_PER_CLASS",
+        help="generate a synthetic MedNIST-shaped set offline, marked synthetic "
+        f"(default N_PER_CLASS: config.SYNTHETIC_PER_CLASS = {config.SYNTHETIC_PER_CLASS})",
+    )
+    p.add_argument(
+        "--md5",
+        default=None,
+        help=f"expected md5 of the archive (downloads default to config.MEDNIST_MD5 = {config.MEDNIST_MD5};"
+        " with --from-archive it is checked only when given)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=config.SEED, help=f"seed of --synthetic (default: config.SEED = {config.SEED})"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=config.DOWNLOAD_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"socket timeout of the download, seconds (default: config.DOWNLOAD_TIMEOUT_S = "
+        f"{config.DOWNLOAD_TIMEOUT_S})",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="extract (or generate) and verify again even if DIR/MedNIST is verified; "
+        "a downloaded archive is re-hashed and fetched again only if it does not match",
+    )
+    return p
+
+
+def _archive_name(url: str) -> str:
+    name = Path(urllib.parse.urlparse(url).path).name
+    return name if re.fullmatch(r"[\w.-]+\.(tar\.gz|tgz|tar|zip)", name) else "MedNIST.tar.gz"
+
+
+def _summary(manifest: dict, root: Path, reused: bool) -> str:
+    counts = ", ".join(f"{c} {n}" for c, n in manifest["class_counts"].items())
+    origin = manifest.get("url") or manifest.get("archive_path") or f"seed {manifest.get('seed')}"
+    tag = " [SYNTHETIC]" if manifest.get("synthetic") else ""
+    head = "MedNIST already verified" if reused else "MedNIST ready"
+    tail = " (--force redoes it)" if reused else ""
+    return f"{head}{tag}: {root}, {manifest['total']} images ({counts}) from {manifest['source']} {origin}{tail}"
+
+
+@run_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data_dir = Path(args.data_dir)
+    root = data_dir / FOLDER
+    if args.md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", args.md5):
+        raise UserError(f"--md5 {args.md5!r} is not an md5 (32 hex digits)")
+    md5 = args.md5.lower() if args.md5 else None
+    have = None if args.force or verify_tree(root) else load_manifest(data_dir)
+    real = have is not None and not have.get("synthetic")
+
+    if args.synthetic is not None:
+        if md5:
+            raise UserError("--md5 does not apply to --synthetic: drop it")
+        wanted = (args.synthetic, args.seed)
+        if have and have.get("synthetic") and (have.get("n_per_class"), have.get("seed")) == wanted:
+            print(_summary(have, root, reused=True))
+            return 0
+        generate_synthetic(data_dir, args.synthetic, seed=args.seed)
+    elif args.from_archive:
+        archive = Path(args.from_archive)
+        if not archive.is_file():
+            raise UserError(f"archive {archive} not found: pass the path of a MedNIST.tar.gz to --from-archive")
+        archive_md5 = md5sum(archive)
+        if real and have.get("archive_md5") == archive_md5 and not (md5 and md5 != archive_md5):
+            print(_summary(have, root, reused=True))
+            return 0
+        extract_mednist(archive, data_dir, source="archive", archive_md5=archive_md5, expected_md5=md5)
+    else:
+        url, md5 = args.url or config.MEDNIST_URL, md5 or config.MEDNIST_MD5
+        if real and have.get("archive_md5") == md5:
+            print(_summary(have, root, reused=True))
+            return 0
+        archive = download_file(url, data_dir / _archive_name(url), md5=md5, timeout=args.timeout)
+        extract_mednist(archive, data_dir, source="url", url=url, archive_md5=md5)
+    print(_summary(load_manifest(data_dir), root, reused=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

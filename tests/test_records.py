@@ -1,0 +1,36 @@
+import json
+
+import pytest
+
+from common.errors import UserError
+from common.records import Record, load_record, save_record
+
+
+def test_roundtrip_and_nan_becomes_null(tmp_path):
+    p = tmp_path / "r.json"
+    save_record(p, Record(kind="k", device="cpu", data={"x": float("nan"), "y": [1.0, float("inf")]}))
+    text = p.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    r = load_record(p, kind="k")
+    assert r.data == {"x": None, "y": [1.0, None]}
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_corrupt_record_is_refused_with_its_name(tmp_path):
+    p = tmp_path / "broken.json"
+    save_record(p, Record(kind="k", device="cpu", data={"a": 1}))
+    p.write_text(p.read_text()[:20])
+    with pytest.raises(UserError, match="broken.json"):
+        load_record(p)
+
+
+def test_missing_field_and_wrong_kind_named(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"schema_version": 1, "kind": "k", "device": "cpu", "created": "x", "status": "ok"}))
+    with pytest.raises(UserError, match="'data' missing"):
+        load_record(p)
+    save_record(p, Record(kind="k", device="cpu", data={}))
+    with pytest.raises(UserError, match="expected 'other'"):
+        load_record(p, kind="other")
+    with pytest.raises(UserError, match="not found"):
+        load_record(tmp_path / "absent.json")
