@@ -47,7 +47,7 @@ UNET_CHANNELS = (16, 32, 64, 128)  # 3D UNet feature channels per level
 VOLUME_TRAIN_STEPS = 150  # 3D UNet training steps on the volume's tissue maps (default mode)
 
 # --- Quick mode (--quick): the whole script in minutes ---------------------------
-QUICK_MEASURE_STEPS = 4  # measured steps per configuration
+QUICK_MEASURE_STEPS = 2  # measured steps per window
 QUICK_REPEATS = 3  # repeats of each timed window
 QUICK_EPOCHS = 2  # epochs of accuracy-gated training
 QUICK_MAX_TRAIN_IMAGES = 1200  # cap on training images (stratified) in quick mode
@@ -60,7 +60,12 @@ QUICK_INFERENCE_REPEATS = 30  # batch-1 inference calls in quick mode
 GPU_PRICE_PER_HOUR = None  # price of the GPU machine per hour (any currency), for cost per million images
 CPU_PRICE_PER_HOUR = None  # price of the CPU machine per hour, same currency
 
-# --- Quick mode on the CPU: a batch a 2-core machine steps through in well under a second
+QUICK_MAX_EVAL_IMAGES = 300  # cap on validation and test images (stratified) in quick mode
+
+# --- Quick mode on the CPU: sizes a 2-core machine gets through in minutes -------
 QUICK_CPU_BATCH_SIZE = 32  # replaces BATCH_SIZE in --quick runs on the CPU (recorded in every record)
+QUICK_CPU_BATCH_SIZES = (8, 16, 32)  # batch-size sweep in --quick runs on the CPU
+QUICK_CPU_MAX_TRAIN_IMAGES = 480  # training images in --quick runs on the CPU
+QUICK_CPU_EPOCHS = 1  # epochs of accuracy-gated training in --quick runs on the CPU
 QUICK_PATCH_SIZE = 32  # 3D patch edge in quick mode
 ACCURACY_TOLERANCE = 0.005  # a ladder rung qualifies as winner if its test accuracy is within this of the recipe's

@@ -44,6 +44,7 @@ class Settings:
     val_fraction: float
     test_fraction: float
     max_train_images: int | None
+    max_eval_images: int | None
     batch_sizes: tuple[int, ...]
     inference_repeats: int
     volume_spacing_mm: float
@@ -62,6 +63,7 @@ class Settings:
         if quick and device == "cpu" and batch > v["QUICK_CPU_BATCH_SIZE"]:
             notes.append(f"quick mode on the CPU: batch {v['QUICK_CPU_BATCH_SIZE']} instead of {batch}")
             batch = v["QUICK_CPU_BATCH_SIZE"]
+        cpu_quick = quick and device == "cpu"
         workers = v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers()
         return cls(
             device=device,
@@ -73,7 +75,7 @@ class Settings:
             batch_size=batch,
             lr=v["LEARNING_RATE"],
             base_batch=v["BATCH_SIZE"],
-            epochs=v["QUICK_EPOCHS"] if quick else v["EPOCHS"],
+            epochs=v["QUICK_CPU_EPOCHS"] if cpu_quick else v["QUICK_EPOCHS"] if quick else v["EPOCHS"],
             accuracy_target=v["ACCURACY_TARGET"],
             accuracy_tolerance=v["ACCURACY_TOLERANCE"],
             num_workers=workers,
@@ -85,8 +87,11 @@ class Settings:
             seed=v["SEED"],
             val_fraction=v["VAL_FRACTION"],
             test_fraction=v["TEST_FRACTION"],
-            max_train_images=v["QUICK_MAX_TRAIN_IMAGES"] if quick else None,
-            batch_sizes=tuple(v["QUICK_BATCH_SIZES"] if quick else v["BATCH_SIZES"]),
+            max_train_images=v["QUICK_CPU_MAX_TRAIN_IMAGES"] if cpu_quick else v["QUICK_MAX_TRAIN_IMAGES"] if quick
+            else None,
+            max_eval_images=v["QUICK_MAX_EVAL_IMAGES"] if quick else None,
+            batch_sizes=tuple(v["QUICK_CPU_BATCH_SIZES"] if cpu_quick else v["QUICK_BATCH_SIZES"] if quick
+                              else v["BATCH_SIZES"]),
             inference_repeats=v["QUICK_INFERENCE_REPEATS"] if quick else v["INFERENCE_REPEATS"],
             volume_spacing_mm=v["QUICK_VOLUME_SPACING_MM"] if quick else v["VOLUME_SPACING_MM"],
             patch_size=v["QUICK_PATCH_SIZE"] if quick else v["PATCH_SIZE"],

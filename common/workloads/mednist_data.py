@@ -131,3 +131,19 @@ def eval_batches(images: np.ndarray, labels: np.ndarray, device: torch.device, b
         x = torch.from_numpy(images[i:i + batch_size]).unsqueeze(1).to(device)
         y = torch.from_numpy(labels[i:i + batch_size]).to(device)
         yield scale_intensity(x), y
+
+
+def cap_eval(split: Split, n: int) -> Split:
+    """Validation and test sets cut to at most ``n`` images each, keeping every class
+    (the split lists each part sorted by class, so an even stride stays stratified)."""
+    import dataclasses
+
+    def cut(paths, labels):
+        if len(paths) <= n:
+            return paths, labels
+        idx = np.linspace(0, len(paths) - 1, n).round().astype(int)
+        return [paths[i] for i in idx], [labels[i] for i in idx]
+
+    vp, vl = cut(split.val_paths, split.val_labels)
+    tp, tl = cut(split.test_paths, split.test_labels)
+    return dataclasses.replace(split, val_paths=vp, val_labels=vl, test_paths=tp, test_labels=tl)

@@ -1,0 +1,249 @@
+"""The analysis engine: one code path for ``cuda`` and ``cpu``. Each section measures into a
+record (JSON in metrics/ and beside its figures), then its plotter draws the figures from
+the record alone; ``--replot`` redraws everything from metrics/ without measuring."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import config
+from common.analysis.context import Context, file_name, tree_name
+from common.analysis.settings import Settings
+from common.atomic import write_text
+from common.cli import add_config_flags, validate_config, values_from_args
+from common.errors import UserError
+from common.records import Record, load_record, save_record
+
+# (record kind, folder relative to the tree root, analysis module, plot module)
+SECTIONS: list[tuple[str, str, str, str]] = [
+    ("visualizations", "visualizations", "common.analysis.visualizations", "common.plots.visualizations"),
+    ("augmentation_analysis", "augmentation_analysis", "common.analysis.augmentation", "common.plots.augmentation"),
+    ("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.pipeline", "common.plots.pipeline"),
+    ("performance_analysis", "performance_analysis", "common.analysis.performance", "common.plots.performance"),
+    ("winning_solution", "", "common.analysis.winning", "common.plots.winning"),
+    ("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization"),
+]
+SECTION_NAMES = [s[0] for s in SECTIONS]
+ALWAYS_LAST = "utilization_patterns"
+FLAG_NAMES = ["DATA_DIR", "RESULTS_DIR", "VOLUME_PATH", "LABEL_PATH", "BATCH_SIZE", "LEARNING_RATE", "EPOCHS",
+              "ACCURACY_TARGET", "NUM_WORKERS", "CPU_THREADS", "SAMPLE_HZ", "WARMUP_STEPS", "MEASURE_STEPS",
+              "REPEATS", "SEED", "VOLUME_SPACING_MM", "VOLUME_TRAIN_STEPS"]
+
+
+def build_parser(device: str) -> argparse.ArgumentParser:
+    what = "GPU (CUDA)" if device == "cuda" else "CPU"
+    p = argparse.ArgumentParser(
+        description=f"Measure a MONAI/PyTorch medical imaging pipeline on the {what}: where time, memory and energy "
+                    f"go, stage by stage, and which configuration wins. Writes "
+                    f"<results-dir>/{tree_name(device)}/ (figures + the JSON records they are drawn from).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Sections: " + ", ".join(SECTION_NAMES) + ". Defaults come from config.py; flags override them.")
+    p.add_argument("--quick", action="store_true",
+                   help="small, fast measurement (minutes): fewer steps, repeats, epochs and images")
+    p.add_argument("--replot", action="store_true", help="redraw every figure and the report from metrics/ alone")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated subset of sections to run (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_config_flags(p, FLAG_NAMES)
+    return p
+
+
+def _selected(spec: str | None) -> list[tuple[str, str, str, str]]:
+    if not spec:
+        return list(SECTIONS)
+    want = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [w for w in want if w not in SECTION_NAMES]
+    if unknown:
+        raise UserError(f"--sections: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTION_NAMES)}")
+    return [s for s in SECTIONS if s[0] in want]
+
+
+def record_paths(root: Path, device: str, kind: str, folder: str) -> tuple[Path, Path]:
+    """(canonical record in metrics/, copy beside the section's figures)."""
+    base = "winning_solution_analysis.json" if kind == "winning_solution" else f"{kind}.json"
+    name = file_name(device, base)
+    return root / "metrics" / name, root / folder / name
+
+
+def arrays_path(root: Path, device: str, kind: str) -> Path:
+    return root / "metrics" / file_name(device, f"{kind}_arrays.npz")
+
+
+def _plot(kind: str, plot_module: str, record: Record, root: Path, folder: str, device: str) -> list[Path]:
+    import numpy as np
+
+    from common.plots import common as pc
+
+    arrays = None
+    ap = arrays_path(root, device, kind)
+    if ap.exists():
+        with np.load(ap) as z:
+            arrays = {k: z[k] for k in z.files}
+    out_dir = root / folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if record.status != "ok":
+        return [pc.status_figure(record, out_dir / file_name(device, f"{kind}_status.png"))]
+    mod = importlib.import_module(plot_module)
+    return mod.plot(record, arrays, out_dir, lambda base: file_name(device, base))
+
+
+def run(argv: list[str] | None, device_kind: str) -> int:
+    parser = build_parser(device_kind)
+    args = parser.parse_args(argv)
+    values = values_from_args(args)
+    validate_config(values)
+    selected = _selected(args.sections)
+    root = Path(values["RESULTS_DIR"]) / tree_name(device_kind)
+    if args.replot:
+        return replot(root, device_kind, selected)
+
+    import torch
+
+    if device_kind == "cuda" and not torch.cuda.is_available():
+        reason = "torch.cuda.is_available() is False (no NVIDIA GPU, driver or CUDA build of torch)"
+        print(f"GPU analysis skipped: no CUDA device on this machine ({reason}); the CPU analysis still runs.")
+        save_record(root / "metrics" / "gpu_status.json",
+                    Record(kind="gpu_status", device="cuda", data={"cuda_available": False}, status="skipped",
+                           reason=reason))
+        return 0
+    settings = Settings.resolve(values, device_kind, args.quick)
+    device = torch.device("cuda:0" if device_kind == "cuda" else "cpu")
+    torch.set_num_threads(settings.cpu_threads)
+    torch.manual_seed(settings.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        stale = root / "metrics" / "gpu_status.json"
+        if stale.exists():
+            stale.unlink()
+    from common.measure.energy import EnergyMeter
+    from common.measure.environment import collect
+    from common.measure.samplers import Monitor
+
+    ctx = Context(settings=settings, device=device, root=root, environment={}, progress=not args.no_progress)
+    needs_data = any(k != "visualizations" for k, *_ in selected)
+    manifest = ctx.data.source if needs_data else None  # missing data fails here, before any work
+    ctx.environment = collect(config=settings.to_dict(), dataset=manifest, seed=settings.seed,
+                              threads_used=settings.cpu_threads)
+    status: dict[str, Any] = {}
+    section_spans = []
+    started = time.perf_counter()
+    print(f"{tree_name(device_kind)}: {len(selected)} section(s) on {device}"
+          f"{' (quick)' if settings.quick else ''} -> {root}")
+    monitor = Monitor(settings.sample_hz, gpu_index=0 if device.type == "cuda" else None)
+    ctx.energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
+    ctx.monitor = monitor
+    with monitor:
+        for kind, folder, module, plot_module in selected:
+            if kind == ALWAYS_LAST:
+                continue
+            t0 = time.perf_counter()
+            print(f"[{kind}] measuring ...", flush=True)
+            rec = _measure(ctx, kind, module)
+            t1 = time.perf_counter()
+            section_spans.append({"name": kind, "start": t0, "end": t1, "status": rec.status})
+            status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
+            status[kind]["measure_s"] = t1 - t0
+            print(f"[{kind}] {rec.status} in {t1 - t0:.1f} s" + (f": {rec.reason}" if rec.reason else ""), flush=True)
+    ctx.cache["section_spans"] = section_spans
+    if any(k == ALWAYS_LAST for k, *_ in selected):
+        kind, folder, module, plot_module = next(s for s in SECTIONS if s[0] == ALWAYS_LAST)
+        rec = _measure(ctx, kind, module)
+        status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
+    summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
+                     data={"sections": status, "wall_s": time.perf_counter() - started,
+                           "settings": settings.to_dict(), "sampler_overhead": {
+                               s.name: s.overhead() for s in monitor.samplers},
+                           "sampler_unavailable": monitor.unavailable,
+                           "skipped_images": [list(x) for x in (ctx._data.skipped if ctx._data else [])]},
+                     notes=list(settings.notes))
+    save_record(root / "metrics" / file_name(device_kind, "run_summary.json"), summary)
+    _plot_summary_and_report(root, device_kind)
+    failed = [k for k, v in status.items() if v["status"] == "error"]
+    print(f"done in {time.perf_counter() - started:.0f} s; report: "
+          f"{root / 'reports' / file_name(device_kind, 'report.md')}")
+    if failed:
+        print(f"error: section(s) failed: {', '.join(failed)} (see metrics/*_error.txt)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _measure(ctx: Context, kind: str, module: str) -> Record:
+    mod = importlib.import_module(module)
+    try:
+        data = mod.measure(ctx)
+        return Record(kind=kind, device=ctx.kind, data=data, environment=ctx.environment,
+                      notes=list(ctx.settings.notes))
+    except UserError:
+        raise
+    except Exception as exc:  # one failing section does not lose the others
+        tb = traceback.format_exc()
+        write_text(ctx.root / "metrics" / file_name(ctx.kind, f"{kind}_error.txt"), tb)
+        return Record(kind=kind, device=ctx.kind, data={}, environment=ctx.environment, status="error",
+                      reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+
+
+def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_module: str) -> dict[str, Any]:
+    canonical, copy = record_paths(ctx.root, ctx.kind, kind, folder)
+    arrays = ctx.cache.pop(f"{kind}_arrays", None)
+    if arrays:
+        ctx.save_arrays(arrays_path(ctx.root, ctx.kind, kind), arrays)
+        rec.data["arrays_file"] = arrays_path(ctx.root, ctx.kind, kind).name
+    save_record(canonical, rec)
+    save_record(copy, rec)
+    try:
+        figures = _plot(kind, plot_module, rec, ctx.root, folder, ctx.kind)
+        plot_error = None
+    except Exception as exc:
+        write_text(ctx.root / "metrics" / file_name(ctx.kind, f"{kind}_plot_error.txt"), traceback.format_exc())
+        figures, plot_error = [], f"{type(exc).__name__}: {exc}"
+        print(f"[{kind}] plotting failed: {plot_error}", file=sys.stderr)
+    return {"status": rec.status if not plot_error else "error", "reason": rec.reason or plot_error,
+            "figures": [str(p.relative_to(ctx.root)) for p in figures], "record": str(canonical.relative_to(ctx.root))}
+
+
+def _plot_summary_and_report(root: Path, device_kind: str) -> None:
+    from common.plots import common as pc
+    from common.report import write_report
+
+    summary = load_record(root / "metrics" / file_name(device_kind, "run_summary.json"), kind="run_summary")
+    pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
+    write_report(root, device_kind)
+
+
+def replot(root: Path, device_kind: str, selected) -> int:
+    metrics = root / "metrics"
+    if not metrics.is_dir():
+        raise UserError(f"{metrics}: no records to replot; run the analysis first (without --replot)")
+    n = 0
+    for kind, folder, _module, plot_module in selected:
+        canonical, copy = record_paths(root, device_kind, kind, folder)
+        if not canonical.exists():
+            print(f"[{kind}] no record in {metrics}; skipped")
+            continue
+        rec = load_record(canonical, kind=kind)
+        save_record(copy, rec)
+        figs = _plot(kind, plot_module, rec, root, folder, device_kind)
+        n += len(figs)
+        print(f"[{kind}] {len(figs)} figure(s) redrawn")
+    _plot_summary_and_report(root, device_kind)
+    print(f"replotted {n} figure(s) and the report from {metrics}")
+    return 0
+
+
+def main_for(device_kind: str):
+    from common.errors import run_main
+
+    @run_main
+    def main(argv: list[str] | None = None) -> int:
+        return run(argv, device_kind)
+
+    return main
+
+
+_ = config  # config is imported for its side effect of being importable from here (and for --help defaults)

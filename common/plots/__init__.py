@@ -1,0 +1,1 @@
+"""Pure plotters: a record in, figure files out. They never measure."""

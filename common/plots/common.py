@@ -1,0 +1,101 @@
+"""Shared figure helpers: style, 'not available' panels, status and run-overview figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from common.atomic import save_figure  # noqa: E402
+
+DEVICE_COLORS = {"cuda": "#76b900", "cpu": "#1f77b4"}
+STAGE_COLORS = {
+    "io_decode": "#8c564b", "preprocess": "#e377c2", "augment": "#ff7f0e", "collate": "#bcbd22",
+    "data_wait": "#d62728", "h2d": "#7f7f7f", "forward": "#1f77b4", "backward": "#2ca02c", "optimizer": "#9467bd",
+    "sample": "#17becf",
+}
+plt.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+                     "axes.spines.right": False, "font.size": 9, "axes.titlesize": 10})
+
+
+def device_label(device: str) -> str:
+    return "GPU" if device == "cuda" else "CPU"
+
+
+def header(fig, record, title: str) -> None:
+    """Figure title with the machine and run it was measured on."""
+    env = record.environment or {}
+    gpu = env.get("gpu") or {}
+    devs = gpu.get("devices") or []
+    machine = devs[0]["name"] if record.device == "cuda" and devs else (env.get("cpu_model") or "CPU")
+    cores = f", {env.get('threads_used')} threads" if record.device == "cpu" else ""
+    quick = " | quick mode" if (env.get("config") or {}).get("quick") else ""
+    synth = ""
+    ds = env.get("dataset") or {}
+    if ds.get("synthetic"):
+        synth = " | SYNTHETIC DATA"
+    fig.suptitle(f"{title}\n{machine}{cores} | {env.get('time_utc', '')}{quick}{synth}", fontsize=11)
+
+
+def not_available(ax, reason: str | None) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "not available on this machine\n" + _wrap(reason or ""), ha="center", va="center",
+            fontsize=9, color="#888", transform=ax.transAxes)
+
+
+def _wrap(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def status_figure(record, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.set_axis_off()
+    ax.text(0.5, 0.6, f"{record.kind}: {record.status}", ha="center", fontsize=14,
+            color="#c00" if record.status == "error" else "#555", transform=ax.transAxes)
+    ax.text(0.5, 0.3, _wrap(record.reason or "", 90), ha="center", va="top", fontsize=9, transform=ax.transAxes)
+    return save_figure(fig, path)
+
+
+def run_summary_figure(record, path: Path) -> Path:
+    data = record.data
+    sections = data.get("sections", {})
+    names = list(sections)
+    secs = [sections[n].get("measure_s") or 0.0 for n in names]
+    colors = ["#2ca02c" if sections[n]["status"] == "ok" else "#d62728" for n in names]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.8))
+    ax.barh(names, secs, color=colors)
+    for i, (n, v) in enumerate(zip(names, secs)):
+        ax.text(v, i, f" {v:.1f} s  {sections[n]['status']}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("measurement time (s)")
+    ax.set_title(f"Run overview: {data.get('wall_s', 0):.0f} s in all (green: ok, red: error)")
+    header(fig, record, f"{device_label(record.device)} analysis: where this run's time went")
+    return save_figure(fig, path)
+
+
+def fmt_rate(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    v = float(v)
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def errbar(summary: dict | None) -> tuple[float, list[float]]:
+    """(median, [lower err, upper err]) of a Summary dict's 95% interval."""
+    if not summary:
+        return float("nan"), [0.0, 0.0]
+    m = summary["median"]
+    lo, hi = summary["ci95"]
+    return m, [max(0.0, m - lo), max(0.0, hi - m)]
