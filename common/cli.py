@@ -42,12 +42,55 @@ def add_config_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
                             help=f"{text} [config.{name} = {default!r}]")
 
 
-def values_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """All config constants, with the ones given as flags overridden."""
+def add_set_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="SET", action="append", default=[], metavar="NAME=VALUE",
+                        help="override any config.py constant, e.g. --set QUICK_CPU_BATCH_SIZES=8,16 "
+                             "(Python literal; may repeat)")
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set BATCH_SIZE=64")
+        name, raw = item.split("=", 1)
+        name = name.strip()
+        if not name.isupper() or not hasattr(config, name):
+            raise UserError(f"--set {item!r}: config.py has no constant {name}")
+        try:
+            value = ast.literal_eval(raw) if raw.strip() not in ("", "None") else None
+        except (ValueError, SyntaxError):
+            value = raw  # a plain string (a path)
+        if isinstance(getattr(config, name), tuple) and isinstance(value, (int, float)):
+            value = (value,)
+        out[name] = value
+    return out
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The config constants whose flags were given on the command line (not defaulted)."""
+    import copy
+
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    ns, _ = probe.parse_known_args(argv)
+    return {k for k in vars(ns) if k.isupper() and k != "SET"}
+
+
+def values_from_args(args: argparse.Namespace, explicit: set[str] | None = None) -> dict[str, Any]:
+    """All config constants, with the ones given as flags or --set overridden.
+    ``values['_EXPLICIT']`` names the constants the user set on the command line."""
     values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
     for k in FLAGS:
         if hasattr(args, k):
             values[k] = getattr(args, k)
+    sets = parse_set(getattr(args, "SET", []))
+    values.update(sets)
+    values["_EXPLICIT"] = set(explicit or ()) | set(sets)
     return values
 
 

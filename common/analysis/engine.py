@@ -51,6 +51,9 @@ def build_parser(device: str) -> argparse.ArgumentParser:
                    help="comma-separated subset of sections to run (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_flags(p, FLAG_NAMES)
+    from common.cli import add_set_flag
+
+    add_set_flag(p)
     return p
 
 
@@ -96,7 +99,9 @@ def _plot(kind: str, plot_module: str, record: Record, root: Path, folder: str, 
 def run(argv: list[str] | None, device_kind: str) -> int:
     parser = build_parser(device_kind)
     args = parser.parse_args(argv)
-    values = values_from_args(args)
+    from common.cli import explicit_flags
+
+    values = values_from_args(args, explicit_flags(parser, argv))
     validate_config(values)
     selected = _selected(args.sections)
     root = Path(values["RESULTS_DIR"]) / tree_name(device_kind)

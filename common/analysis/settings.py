@@ -57,8 +57,19 @@ class Settings:
 
     @classmethod
     def resolve(cls, values: dict[str, Any], device: str, quick: bool) -> "Settings":
-        v = values
+        v = dict(values)
+        explicit = set(v.pop("_EXPLICIT", set()))
         notes = []
+        if quick:  # a constant given on the command line wins over its quick-mode counterpart
+            for name, quick_name in (("MEASURE_STEPS", "QUICK_MEASURE_STEPS"), ("REPEATS", "QUICK_REPEATS"),
+                                     ("EPOCHS", "QUICK_EPOCHS"), ("EPOCHS", "QUICK_CPU_EPOCHS"),
+                                     ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE"), ("BATCH_SIZES", "QUICK_BATCH_SIZES"),
+                                     ("BATCH_SIZES", "QUICK_CPU_BATCH_SIZES"),
+                                     ("VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM"),
+                                     ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS"),
+                                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS")):
+                if name in explicit and quick_name not in explicit:
+                    v[quick_name] = v[name]
         batch = v["BATCH_SIZE"]
         if quick and device == "cpu" and batch > v["QUICK_CPU_BATCH_SIZE"]:
             notes.append(f"quick mode on the CPU: batch {v['QUICK_CPU_BATCH_SIZE']} instead of {batch}")
@@ -81,7 +92,7 @@ class Settings:
             num_workers=workers,
             cpu_threads=v["CPU_THREADS"] or default_threads(),
             sample_hz=v["SAMPLE_HZ"],
-            warmup_steps=min(v["WARMUP_STEPS"], 1) if quick else v["WARMUP_STEPS"],
+            warmup_steps=min(v["WARMUP_STEPS"], 1) if quick and "WARMUP_STEPS" not in explicit else v["WARMUP_STEPS"],
             measure_steps=v["QUICK_MEASURE_STEPS"] if quick else v["MEASURE_STEPS"],
             repeats=v["QUICK_REPEATS"] if quick else v["REPEATS"],
             seed=v["SEED"],
