@@ -39,6 +39,10 @@ def header(fig, record, title: str) -> None:
     if ds.get("synthetic"):
         synth = " | SYNTHETIC DATA"
     fig.suptitle(f"{title}\n{machine}{cores} | {env.get('time_utc', '')}{quick}{synth}", fontsize=11)
+    try:
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+    except Exception:  # tight_layout can fail on unusual layouts; the figure is still correct
+        pass
 
 
 def not_available(ax, reason: str | None) -> None:

@@ -36,6 +36,8 @@ class Levers:
             raise ValueError("cpu_threads must be >= 1")
         if self.graph == "cuda_graph" and self.data_path != "device_resident":
             raise ValueError("cuda_graph capture needs data_path='device_resident' (static device inputs)")
+        if self.graph == "cuda_graph" and self.precision == "fp16":
+            raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
     def replace(self, **changes) -> "Levers":
         return dataclasses.replace(self, **changes)

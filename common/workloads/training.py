@@ -186,7 +186,7 @@ class Trainer:
         for _ in range(n):
             batch = self._next_batch()
             if self._use_graph():
-                loss = self._graphed().run(batch)
+                loss = self._graphed().run(batch).clone()  # the static output is overwritten by the next replay
                 images += self.levers.batch_size
             else:
                 x, y = self._prepare(batch, nowin)

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Winning-solution benchmark: in one process on one device, the MONAI tutorial recipe,
+each rung of the optimization ladder, the winning configuration and every rung's
+model-only ceiling, trained to the accuracy gate and timed. Prints one table and writes
+the full JSON. The analysis's winning_solution section runs the same code
+(common/workloads/ladder.py).
+
+    python benchmarks/winning_solution.py --data-dir data --out ladder.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import config  # noqa: E402
+from common.atomic import write_json  # noqa: E402
+from common.errors import run_main  # noqa: E402
+
+
+def table(res: dict, device: str) -> str:
+    rows = res["rungs"]
+    win = res["summary"]["winner_index"]
+    head = (f"{'#':>2} {'configuration':<44} {'img/s':>9} {'x recipe':>15} {'eff':>5} {'util%':>6} {'J/img':>7} "
+            f"{'MFU':>6} {'test acc':>8} {'TTA x':>6}")
+    lines = [head, "-" * len(head)]
+    for i, r in enumerate(rows):
+        sp = r["speedup_vs_recipe"]
+        util = r.get("gpu_util_pct") if device == "cuda" else r.get("cpu_util_pct")
+        j = r.get("gpu_j_per_image") if device == "cuda" else r.get("cpu_j_per_image")
+        tta = r.get("time_to_accuracy_ratio")
+        lines.append(
+            f"{i:>2} {('* ' if i == win else '') + r['name']:<44.44} {r['images_per_s']['median']:>9.0f} "
+            f"{sp['value']:>5.1f} [{sp['ci95'][0]:>4.1f}-{sp['ci95'][1]:>4.1f}] {r['pipeline_efficiency']:>5.2f} "
+            f"{util if util is not None else float('nan'):>6.0f} {j if j is not None else float('nan'):>7.4f} "
+            f"{100 * (r['mfu'] or float('nan')):>5.1f}% {100 * r['accuracy']['test_accuracy']:>7.2f}% "
+            f"{tta if tta else float('nan'):>6.1f}")
+    s = res["summary"]
+    lines.append(f"winner: {rows[win]['name']} ({rows[win]['label']}); accuracy gate {100 * s['accuracy_gate']:.2f}%; "
+                 f"MFU against measured {res['matmul_peak']['dtype']} matmul "
+                 f"{res['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s; "
+                 f"{res['train_flops_per_image'] / 1e9:.3f} GFLOP per image per training step")
+    return "\n".join(lines)
+
+
+@run_main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--data-dir", default=config.DATA_DIR)
+    p.add_argument("--epochs", type=int, default=config.EPOCHS, help="epochs per rung [config.EPOCHS]")
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="the recipe's batch [config.BATCH_SIZE]")
+    p.add_argument("--max-train", type=int, default=None, help="cap on training images (default: all)")
+    p.add_argument("--quick", action="store_true", help="the short ladder of --quick analyses")
+    p.add_argument("--rungs", default=None, help="comma-separated rung indices to run (0 = recipe, always run)")
+    p.add_argument("--repeats", type=int, default=config.REPEATS)
+    p.add_argument("--min-window-s", type=float, default=1.0, help="shortest timed window (energy counters)")
+    p.add_argument("--out", default=None, help="write the full results here (JSON)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from common.analysis.settings import default_threads, default_workers
+    from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
+    from common.measure.energy import EnergyMeter
+    from common.measure.environment import collect
+    from common.measure.samplers import Monitor
+    from common.workloads.ladder import default_rungs, run_ladder
+    from common.workloads.mednist_data import MedNISTData
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: run with --device cpu for the CPU ladder", file=sys.stderr)
+        return 2
+    device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
+    torch.set_num_threads(default_threads())
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    paths, labels, names = list_images(mednist_root(args.data_dir))
+    data = MedNISTData(split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED,
+                                     max_train=args.max_train), names, source=load_manifest(args.data_dir))
+    workers = config.NUM_WORKERS if config.NUM_WORKERS is not None else default_workers()
+    rungs, notes = default_rungs(device, args.batch_size, workers, args.quick)
+    if args.rungs:
+        keep = {0} | {int(x) for x in args.rungs.split(",")}
+        rungs = [r for i, r in enumerate(rungs) if i in keep]
+    print(f"{len(rungs)} rungs on {device} ({torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}), "
+          f"{len(data.train_paths_labels()[0])} training images, {args.epochs} epochs each", flush=True)
+    with Monitor(config.SAMPLE_HZ, gpu_index=0 if device.type == "cuda" else None) as mon:
+        res = run_ladder(rungs, data, device, lr=config.LEARNING_RATE, base_batch=config.BATCH_SIZE, seed=config.SEED,
+                         epochs=args.epochs, target=config.ACCURACY_TARGET, tolerance=config.ACCURACY_TOLERANCE,
+                         steps=config.MEASURE_STEPS, repeats=args.repeats, warmup=config.WARMUP_STEPS,
+                         min_window_s=args.min_window_s,
+                         energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
+                         monitor=mon, log=lambda s: print(s, flush=True))
+    res["notes"] = notes
+    res["environment"] = collect(config={"epochs": args.epochs, "batch_size": args.batch_size,
+                                         "max_train": args.max_train}, dataset=data.source, seed=config.SEED)
+    print()
+    print(table(res, device.type))
+    if args.out:
+        write_json(args.out, res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

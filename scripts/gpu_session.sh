@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One device session on a lent GPU machine (this workplace's `device` tool): install the
+# carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
+# benchmark and the GPU analysis, and leave logs + results under $OUT.
+# Usage (from the repo root there): bash scripts/gpu_session.sh [quick|default|tests|bench|all]...
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || { echo "wheel install failed"; exit 1; }
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MEDNIST_SAMPLE_ARCHIVE=$PWD/.gpu_carry/MedNIST-sample.tar.gz
+{ date -u; nvidia-smi; python3 -c "import torch, monai; print(torch.__version__, torch.version.cuda, monai.__version__)"; } \
+  > "$OUT/machine.txt" 2>&1
+python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
+for what in "$@"; do
+  case $what in
+    tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
+    bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" 2>&1 \
+             | grep -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
+    overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
+    quick|default)
+      flag=$([ "$what" = quick ] && echo --quick || echo "")
+      rm -rf comprehensive_gpu_cpu_analysis_results/gpu_results
+      /usr/bin/time -v python3 comprehensive_gpu_analysis.py $flag --no-progress 2>&1 | grep -v -i warn \
+        | tee "$OUT/gpu_$what.log" | grep -E "^\[|done|error|Elapsed|Maximum resident" | tail -20
+      tar czf "$OUT/gpu_results_$what.tar.gz" comprehensive_gpu_cpu_analysis_results/gpu_results ;;
+  esac
+done
+ls -la "$OUT"

@@ -1,0 +1,133 @@
+"""GPU tests: run on a CUDA machine (skipped elsewhere). They check the measurement core
+against the hardware's own references and the GPU code paths of the workloads."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.gpu
+
+
+def _load(seconds: float, n: int = 4096):
+    """A steady matmul load for about ``seconds``."""
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(20):
+            a = (a @ a).clamp_(-1, 1)
+        torch.cuda.synchronize()
+    return a
+
+
+def test_window_agrees_with_cuda_events_within_2_percent():
+    from common.measure.timing import Timer
+
+    timer = Timer("cuda", cuda_events=True)
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    a @ a
+    for _ in range(5):
+        with timer.window("matmul"):
+            for _ in range(50):
+                a @ a
+    for span in timer.spans:
+        wall_ms = span.duration * 1e3
+        assert span.cuda_ms is not None
+        assert abs(wall_ms - span.cuda_ms) / span.cuda_ms < 0.02, (wall_ms, span.cuda_ms)
+
+
+def test_power_samples_energy_counter_and_nvidia_smi_agree_within_10_percent():
+    """Over a ~10 s load: mean NVML power samples, the energy-counter delta / time, and
+    nvidia-smi --query-gpu=power.draw readings agree within 10%."""
+    from common.measure.energy import EnergyMeter
+    from common.measure.samplers import GPUSampler
+
+    if shutil.which("nvidia-smi") is None:
+        pytest.skip("nvidia-smi not on PATH")
+    _load(2.0)  # reach a steady state first
+    meter = EnergyMeter(gpu_index=0, device="cuda")
+    smi = subprocess.Popen(["nvidia-smi", "--query-gpu=power.draw", "--format=csv,noheader,nounits", "-lms", "200"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        with GPUSampler(hz=10) as sampler, meter.window() as energy:
+            _load(10.0)
+    finally:
+        smi.terminate()
+        out, _ = smi.communicate(timeout=10)
+    smi_w = [float(x) for x in out.split() if x.replace(".", "", 1).isdigit()]
+    samples = [s["power_w"] for s in sampler.snapshot() if s["power_w"] is not None]
+    counter_w = energy["gpu_avg_power_w"]
+    sampled_w = float(np.mean(samples))
+    smi_mean = float(np.mean(smi_w[2:-2])) if len(smi_w) > 6 else float(np.mean(smi_w))
+    print(f"power: sampler {sampled_w:.1f} W, counter {counter_w:.1f} W, nvidia-smi {smi_mean:.1f} W "
+          f"({len(samples)} samples, {len(smi_w)} smi readings)")
+    assert counter_w is not None and len(samples) >= 80
+    assert abs(sampled_w - counter_w) / counter_w < 0.10
+    assert abs(smi_mean - counter_w) / counter_w < 0.10
+    assert not sampler.errors.get("power_w")
+
+
+def test_batched_augmentation_on_cuda_matches_monai():
+    from common.transforms import BatchedAugment2D, monai_reference, scale_intensity
+
+    aug = BatchedAugment2D().to("cuda")
+    x = scale_intensity(torch.randint(0, 256, (32, 1, 64, 64), device="cuda").float())
+    p = aug.sample(32, "cuda", torch.Generator(device="cuda").manual_seed(3))
+    out = aug.apply(x, p).cpu()
+    pc = type(p)(*(t.cpu() for t in (p.do_rotate, p.angle, p.do_flip, p.do_zoom, p.zoom)))
+    err = max(float((out[i] - monai_reference(x[i].cpu().numpy(), pc, i)).abs().max()) for i in range(32))
+    assert err < 1e-4, err
+
+
+@pytest.fixture(scope="module")
+def gpu_data(sample_data_dir):
+    from common.data.mednist import list_images, mednist_root, split_dataset
+    from common.workloads.mednist_data import MedNISTData
+
+    paths, labels, names = list_images(mednist_root(sample_data_dir))
+    return MedNISTData(split_dataset(paths, labels, 0.1, 0.1, 0, max_train=2048), names)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_cuda_graph_train_step_matches_eager_and_learns(gpu_data, precision):
+    """The captured whole-step graph trains: loss falls and it runs faster than eager."""
+    from common.workloads.levers import Levers
+    from common.workloads.training import Trainer
+
+    lv = Levers("device_resident", precision, channels_last=True, batch_size=256, graph="cuda_graph")
+    tr = Trainer(gpu_data, lv, "cuda", lr=1e-3, base_batch=300)
+    losses = [float(tr.run_steps(1)[1]) for _ in range(30)]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    acc = tr.evaluate("val")["accuracy"]
+    assert acc > 0.5, acc
+
+
+def test_staged_steps_add_up_on_cuda(gpu_data):
+    from common.measure.timing import Timer
+    from common.workloads.levers import Levers
+    from common.workloads.training import Trainer
+
+    for lv in (Levers("tutorial", batch_size=64, num_workers=2), Levers("device_resident", "bf16", True, 256)):
+        tr = Trainer(gpu_data, lv, "cuda")
+        timer = Timer("cuda")
+        tr.staged_steps(2, timer)
+        recs = tr.staged_steps(4, timer)
+        for r in recs:
+            assert all(v > 0 for v in r.stages.values()), r.stages
+            assert abs(sum(r.stages.values()) - r.wall_s) / r.wall_s < 0.10
+
+
+def test_sampler_sees_gpu_load():
+    from common.measure.samplers import GPUSampler
+
+    with GPUSampler(hz=20) as s:
+        _load(1.5)
+    util = [x["gpu_util_pct"] for x in s.snapshot() if x["gpu_util_pct"] is not None]
+    assert max(util) > 50
+    energy = [x["energy_mj"] for x in s.snapshot() if x["energy_mj"] is not None]
+    assert energy[-1] > energy[0]
