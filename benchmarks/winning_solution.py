@@ -59,7 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=config.REPEATS)
     p.add_argument("--min-window-s", type=float, default=1.0, help="shortest timed window (energy counters)")
     p.add_argument("--out", default=None, help="write the full results here (JSON)")
+    p.add_argument("--from-record", default=None, metavar="JSON",
+                   help="print the table of an earlier run (this script's --out, or an analysis's "
+                        "metrics/*winning_solution_analysis.json) without measuring")
     args = p.parse_args(argv)
+    if args.from_record:
+        import json
+
+        raw = json.loads(Path(args.from_record).read_text())
+        res = raw.get("data", raw)
+        print(table(res, raw.get("device", "cuda" if res["matmul_peak"]["n"] >= 4096 else "cpu")))
+        return 0
 
     import torch
 

@@ -68,6 +68,10 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -
         notes.append(f"bf16 rung left out: {why}")
     cur = cur.replace(channels_last=True)
     rungs.append(Rung("channels_last", cur, "channels_last=True", "cuDNN NHWC kernels: 1.1-1.3x with bf16"))
+    if quick and len(rungs) > 3:  # quick mode: fewer rungs, bf16 and channels_last in one step
+        merged = rungs.pop()
+        rungs[-1] = Rung(f"{rungs[-1].name} + channels_last", merged.levers,
+                         f"{rungs[-1].lever}, channels_last=True", rungs[-1].predicted)
     if device.type == "cuda":
         big = max(1024, batch)
         if not quick:
@@ -76,9 +80,12 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -
             cur = cur.replace(graph="cuda_graph")
             rungs.append(Rung("CUDA graph (whole step captured)", cur, "graph=cuda_graph",
                               "removes launch overhead: 2-3x at batch 1024"))
+            cur = cur.replace(graph="compile_cuda_graph")
+            rungs.append(Rung("torch.compile inside the captured step", cur, "graph=compile_cuda_graph",
+                              "inductor fuses BN/ReLU/concat: 1.3-1.6x, ~20 s compile"))
             cur = cur.replace(batch_size=2 * big)
-            rungs.append(Rung(f"batch {2 * big} + CUDA graph", cur, f"batch_size={2 * big}",
-                              "larger kernels: +10-30%, accuracy may drop with fewer steps"))
+            rungs.append(Rung(f"batch {2 * big}", cur, f"batch_size={2 * big}",
+                              "larger kernels: +10-20%; half the optimizer steps per epoch may cost accuracy"))
         else:
             cur = cur.replace(batch_size=big, graph="cuda_graph")
             rungs.append(Rung(f"batch {big} + CUDA graph", cur, f"batch_size={big}, graph=cuda_graph",

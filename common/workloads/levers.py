@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 DATA_PATHS = ("tutorial", "cached", "device_resident")
 PRECISIONS = ("fp32", "bf16", "fp16")
-GRAPHS = ("none", "cuda_graph", "compile", "compile_reduce_overhead")
+GRAPHS = ("none", "cuda_graph", "compile_cuda_graph", "compile", "compile_reduce_overhead")
+CAPTURED = ("cuda_graph", "compile_cuda_graph")  # the whole train step captured in one CUDA graph by the suite
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,8 @@ class Levers:
     batch_size: int = 300
     num_workers: int = 0  # DataLoader workers (tutorial and cached paths)
     cpu_threads: int | None = None  # torch intra-op threads (None: leave as is)
-    graph: str = "none"  # none | cuda_graph (whole train step captured) | compile | compile_reduce_overhead
+    graph: str = "none"  # none | cuda_graph (whole train step captured) | compile_cuda_graph (inductor-compiled
+    # model inside the captured step) | compile | compile_reduce_overhead (torch.compile modes, model only)
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -34,9 +36,9 @@ class Levers:
             raise ValueError("num_workers must be >= 0")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ValueError("cpu_threads must be >= 1")
-        if self.graph == "cuda_graph" and self.data_path != "device_resident":
-            raise ValueError("cuda_graph capture needs data_path='device_resident' (static device inputs)")
-        if self.graph == "cuda_graph" and self.precision == "fp16":
+        if self.graph in CAPTURED and self.data_path != "device_resident":
+            raise ValueError(f"{self.graph} capture needs data_path='device_resident' (static device inputs)")
+        if self.graph in CAPTURED and self.precision == "fp16":
             raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
     def replace(self, **changes) -> "Levers":

@@ -23,7 +23,7 @@ import torch
 from common.measure.timing import Span, Timer, clock, cuda_sync
 from common.models import densenet121
 from common.transforms import TUTORIAL_STAGES, BatchedAugment2D, scale_intensity
-from common.workloads.levers import Levers
+from common.workloads.levers import CAPTURED, Levers
 from common.workloads.mednist_data import (
     CachedDataset,
     DeviceResidentData,
@@ -78,15 +78,15 @@ class Trainer:
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.lr = scaled_lr(lr, base_batch, levers.batch_size)
         opt_kw: dict[str, Any] = {}
-        if levers.graph == "cuda_graph":
+        if levers.graph in CAPTURED:
             opt_kw["capturable"] = True
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, **opt_kw)
         self.scaler = torch.amp.GradScaler(self.device.type) if levers.precision == "fp16" else None
         self.forward_model: Callable = self.model
         self.compile_seconds: float | None = None
-        if levers.graph in ("compile", "compile_reduce_overhead"):
+        if levers.graph in ("compile", "compile_reduce_overhead", "compile_cuda_graph"):
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
-            self.forward_model = torch.compile(self.model, mode=mode)
+            self.forward_model = torch.compile(self.model, mode=mode, dynamic=False)
         self.augment = BatchedAugment2D().to(self.device)
         self._batches: Iterator | None = None
         self._resident: DeviceResidentData | None = None
@@ -250,13 +250,15 @@ class Trainer:
 
     # -- CUDA graph ---------------------------------------------------------------------------
     def _use_graph(self) -> bool:
-        return self.levers.graph == "cuda_graph"
+        return self.levers.graph in CAPTURED
 
     def _graphed(self) -> "_GraphedStep":
         if self._graph is None:
             t0 = time.perf_counter()
             self._graph = _GraphedStep(self, model_only=False)
-            self.setup_seconds["graph_capture"] = time.perf_counter() - t0
+            total = time.perf_counter() - t0
+            self.setup_seconds["graph_warmup"] = self._graph.warmup_seconds  # includes compilation, if any
+            self.setup_seconds["graph_capture"] = total - self._graph.warmup_seconds
         return self._graph
 
     # -- model-only ceiling ----------------------------------------------------------------------
@@ -287,6 +289,16 @@ class Trainer:
     def evaluate(self, part: str) -> dict[str, float]:
         imgs, labs = self.data.arrays(part)
         self.model.eval()
+        # no cuDNN autotuning for evaluation shapes: it would cost seconds per new shape and evaluation is not timed
+        bench = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            return self._evaluate(imgs, labs)
+        finally:
+            torch.backends.cudnn.benchmark = bench
+            self.model.train()
+
+    def _evaluate(self, imgs, labs) -> dict[str, float]:
         correct, total, loss_sum = 0, 0, 0.0
         for x, y in eval_batches(imgs, labs, self.device):
             if self.levers.channels_last:
@@ -296,7 +308,6 @@ class Trainer:
             loss_sum += float(torch.nn.functional.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
             total += int(y.shape[0])
-        self.model.train()
         return {"accuracy": correct / total if total else float("nan"), "loss": loss_sum / max(total, 1), "n": total}
 
 
@@ -335,7 +346,7 @@ class _GraphedStep:
                 if t.levers.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
             with autocast_ctx(dev, t.levers.precision, cache_enabled=False):
-                out = t.model(x)
+                out = t.forward_model(x)
                 loss = t.loss_fn(out.float(), y)
             loss.backward()
             t.optimizer.step()
@@ -343,11 +354,14 @@ class _GraphedStep:
 
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))
+        t0 = time.perf_counter()
         with torch.cuda.stream(side):
-            for _ in range(3):
+            for _ in range(3):  # warm-up: cuDNN autotuning, and compilation for compile_cuda_graph
                 t.optimizer.zero_grad(set_to_none=True)
                 body()
         torch.cuda.current_stream(dev).wait_stream(side)
+        torch.cuda.synchronize(dev)
+        self.warmup_seconds = time.perf_counter() - t0
         t.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
@@ -375,27 +389,40 @@ def timed_windows(run: Callable[[int], Any], steps: int, repeats: int, warmup_st
     with timer.warmup(), timer.window(f"{name}:warmup"):
         run(warmup_steps) if warmup_steps else None
     warm_s = clock() - t0
-    durations, images = [], []
-    ctx = energy.window() if energy is not None else contextlib.nullcontext({})
-    with ctx as e:
-        for _ in range(repeats):
-            cuda_sync(device)
-            a = clock()
-            out = run(steps)
-            cuda_sync(device)
-            b = clock()
-            durations.append(b - a)
-            images.append(out[0] if isinstance(out, tuple) else int(out))
-            timer.spans.append(Span(name, a, b, 0, timer.tag, False, None))
-            if timer.sink is not None:
-                timer.sink.append(timer.spans[-1])
+    durations, images, per_window = [], [], []
+    readings = []
+    for _ in range(repeats):
+        cuda_sync(device)
+        r0 = energy.read() if energy is not None else None
+        a = clock()
+        out = run(steps)
+        cuda_sync(device)
+        b = clock()
+        r1 = energy.read() if energy is not None else None
+        durations.append(b - a)
+        images.append(out[0] if isinstance(out, tuple) else int(out))
+        if energy is not None:
+            readings.append((r0, r1))
+        timer.spans.append(Span(name, a, b, 0, timer.tag, False, None))
+        if timer.sink is not None:
+            timer.sink.append(timer.spans[-1])
     rates = [n / d for n, d in zip(images, durations)]
     total_images = sum(images)
-    energy_out = dict(e) if e else {}
-    if energy_out:
+    energy_out: dict[str, Any] = {}
+    if energy is not None:
+        per_window = [energy.delta(r0, r1) for r0, r1 in readings]
         for k in ("gpu", "cpu"):
-            j = energy_out.get(f"{k}_energy_j")
-            energy_out[f"{k}_j_per_image"] = j / total_images if j is not None else None
+            js = [w.get(f"{k}_energy_j") for w in per_window]
+            ok = all(j is not None for j in js)
+            energy_out[f"{k}_energy_j"] = sum(js) if ok else None
+            energy_out[f"{k}_energy_reason"] = None if ok else next(
+                (w.get(f"{k}_energy_reason") for w in per_window if w.get(f"{k}_energy_reason")), None)
+            energy_out[f"{k}_j_per_image"] = sum(js) / total_images if ok else None
+            energy_out[f"{k}_j_per_image_per_window"] = [j / n for j, n in zip(js, images)] if ok else None
+            energy_out[f"{k}_avg_power_w_per_window"] = [j / d for j, d in zip(js, durations)] if ok else None
+        energy_out["gpu_avg_power_w"] = (energy_out["gpu_energy_j"] / sum(durations)
+                                         if energy_out.get("gpu_energy_j") is not None else None)
+        energy_out["duration_s"] = sum(durations)
     return {"warmup_s": warm_s, "window_s": durations, "images": images, "images_per_s": rates,
             "window_start_end": [(s.start, s.end) for s in timer.spans[-repeats:]], "energy": energy_out}
 
