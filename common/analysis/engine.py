@@ -122,7 +122,7 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     torch.set_num_threads(settings.cpu_threads)
     torch.manual_seed(settings.seed)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = settings.cudnn_benchmark
         stale = root / "metrics" / "gpu_status.json"
         if stale.exists():
             stale.unlink()

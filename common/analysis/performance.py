@@ -78,7 +78,8 @@ def measure(ctx: Context) -> dict[str, Any]:
     out["batch_sweep"] = sweep
     precisions = [("fp32", False), ("fp32", True)]
     if dev.type == "cuda":
-        precisions += [("bf16", False), ("bf16", True), ("fp16", True)]
+        precisions = [("fp32", False), ("bf16", True)] if s.quick else \
+            precisions + [("bf16", False), ("bf16", True), ("fp16", True)]
     else:
         from common.workloads.ladder import bf16_ok
 

@@ -45,6 +45,7 @@ class Settings:
     test_fraction: float
     max_train_images: int | None
     max_eval_images: int | None
+    cudnn_benchmark: bool
     batch_sizes: tuple[int, ...]
     inference_repeats: int
     volume_spacing_mm: float
@@ -101,6 +102,7 @@ class Settings:
             max_train_images=v["QUICK_CPU_MAX_TRAIN_IMAGES"] if cpu_quick else v["QUICK_MAX_TRAIN_IMAGES"] if quick
             else None,
             max_eval_images=v["QUICK_MAX_EVAL_IMAGES"] if quick else None,
+            cudnn_benchmark=bool(v["QUICK_CUDNN_BENCHMARK"]) if quick else True,
             batch_sizes=tuple(v["QUICK_CPU_BATCH_SIZES"] if cpu_quick else v["QUICK_BATCH_SIZES"] if quick
                               else v["BATCH_SIZES"]),
             inference_repeats=v["QUICK_INFERENCE_REPEATS"] if quick else v["INFERENCE_REPEATS"],
