@@ -109,7 +109,8 @@ def validate_config(values: dict[str, Any]) -> None:
     for name in ("BATCH_SIZE", "EPOCHS", "MEASURE_STEPS", "REPEATS", "VOLUME_TRAIN_STEPS", "PATCH_SIZE",
                  "INFERENCE_REPEATS", "QUICK_MEASURE_STEPS", "QUICK_REPEATS", "QUICK_EPOCHS",
                  "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
-                 "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE"):
+                 "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE",
+                 "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES"):
         if name in values:
             _positive(values, name)
     for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S"):
@@ -133,7 +134,13 @@ def validate_config(values: dict[str, Any]) -> None:
             raise UserError(f"config.{name} = {v!r} is invalid: it must lie strictly between 0 and 1")
     if values.get("VAL_FRACTION", 0) + values.get("TEST_FRACTION", 0) >= 1:
         raise UserError("config.VAL_FRACTION + config.TEST_FRACTION must be below 1")
-    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES"):
+    seed = values.get("SEED")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UserError(f"config.SEED = {seed!r} is invalid: it must be an integer >= 0 (--seed)")
+    tol = values.get("ACCURACY_TOLERANCE")
+    if tol is not None and (not isinstance(tol, (int, float)) or not 0 <= tol < 1):
+        raise UserError(f"config.ACCURACY_TOLERANCE = {tol!r} is invalid: it must lie in [0, 1)")
+    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "UNET_CHANNELS"):
         v = values.get(name)
         if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
             raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of positive integers")

@@ -68,8 +68,9 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
     v = records.get("visualizations")
     if v is not None and v.status == "ok" and v.data.get("training"):
         dice = ", ".join(f"{k} {x:.3f}" for k, x in (v.data.get("dice") or {}).items() if x is not None)
-        rows.append(("3D segmentation", f"Dice {dice}; sliding-window inference {v.data['sliding_window']['seconds']:.2f}"
-                     f" s for {v.data['sliding_window']['voxels']} voxels"))
+        sw = v.data["sliding_window"]
+        rows.append(("3D segmentation", f"Dice {dice}; sliding-window inference {sw['seconds']:.2f} s for "
+                                        f"{sw['voxels']} voxels"))
     return rows
 
 
@@ -88,6 +89,7 @@ def write_report(root: Path, device: str) -> Path:
     dev_name = "GPU" if device == "cuda" else "CPU"
     lines = [f"# {dev_name} analysis report", ""]
     gpu = (env.get("gpu") or {})
+    git = env.get("git") or {}
     devs = gpu.get("devices") or []
     ds = env.get("dataset") or {}
     cfg = env.get("config") or {}
@@ -106,7 +108,7 @@ def write_report(root: Path, device: str) -> Path:
         ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB")),
         ("torch / MONAI / numpy / Python", f"{env.get('torch')} / {env.get('monai')} / {env.get('numpy')} / "
                                            f"{env.get('python')}"),
-        ("git commit", f"{(env.get('git') or {}).get('commit')}{' (dirty)' if (env.get('git') or {}).get('dirty') else ''}"),
+        ("git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"),
         ("dataset", f"{ds.get('source')} ({ds.get('total')} images{', SYNTHETIC' if ds.get('synthetic') else ''}, "
                     f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
         ("seed", env.get("seed")),
@@ -115,7 +117,9 @@ def write_report(root: Path, device: str) -> Path:
     lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
     kn = key_numbers(records)
     lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
-    figures: list[str] = []
+    key_png = file_name(device, "key_numbers.png")
+    lines += ["", f"![key numbers]({key_png})"]
+    figures: list[str] = [f"reports/{key_png}"]
     lines += ["", "## Figures", ""]
     for kind, folder, *_ in SECTIONS:
         st = (summary.data["sections"].get(kind) if summary else None) or {}

@@ -62,13 +62,14 @@ class Settings:
         explicit = set(v.pop("_EXPLICIT", set()))
         notes = []
         if quick:  # a constant given on the command line wins over its quick-mode counterpart
-            for name, quick_name in (("MEASURE_STEPS", "QUICK_MEASURE_STEPS"), ("REPEATS", "QUICK_REPEATS"),
+            pairs = (("MEASURE_STEPS", "QUICK_MEASURE_STEPS"), ("REPEATS", "QUICK_REPEATS"),
                                      ("EPOCHS", "QUICK_EPOCHS"), ("EPOCHS", "QUICK_CPU_EPOCHS"),
                                      ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE"), ("BATCH_SIZES", "QUICK_BATCH_SIZES"),
                                      ("BATCH_SIZES", "QUICK_CPU_BATCH_SIZES"),
                                      ("VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM"),
                                      ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS"),
-                                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS")):
+                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS"))
+            for name, quick_name in pairs:
                 if name in explicit and quick_name not in explicit:
                     v[quick_name] = v[name]
         batch = v["BATCH_SIZE"]

@@ -85,7 +85,8 @@ def measure(ctx: Context) -> dict[str, Any]:
         for c in range(1, n_cls)}
     out["confidence"] = {"mean": float(conf.mean()), "mean_in_brain": float(conf[ref > 0].mean()) if (ref > 0).any()
                          else None, "low_confidence_fraction": float((conf < 0.6).float().mean())}
-    out["dice_note"] = "trained and evaluated on the same volume for a short time: Dice measures fit, not generalization"
+    out["dice_note"] = ("trained and evaluated on the same volume for a short time: Dice measures fit, "
+                        "not generalization")
     # CPU fp32 reference of the same trained model
     cpu_model = copy.deepcopy(model).to("cpu").float()
     ref_probs, ref_s = v3.sliding_window(cpu_model, prep.image.cpu(), patch, "fp32")

@@ -73,7 +73,7 @@ def workers(record, path: Path) -> Path:
     cfgs = record.data["configs"]
     fig, ax = plt.subplots(figsize=(8, 4))
     shown = False
-    for i, (k, c) in enumerate(cfgs.items()):
+    for i, c in enumerate(cfgs.values()):
         w = c.get("worker_cpu_s_per_batch") or {}
         if not w:
             continue

@@ -42,6 +42,16 @@ def scaled_lr(base_lr: float, base_batch: int, batch: int) -> float:
     return base_lr * math.sqrt(batch / base_batch)
 
 
+def lr_at(step: int, total: int, base: float, warmup_fraction: float = 0.05, final_fraction: float = 0.05) -> float:
+    """Learning rate of ``step`` of ``total``: linear warm-up over the first 5% of steps, then
+    cosine decay to 5% of ``base``. The same schedule for every configuration."""
+    warm = max(1, int(total * warmup_fraction))
+    if step < warm:
+        return base * (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return base * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def autocast_ctx(device: torch.device, precision: str, cache_enabled: bool = True):
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -78,9 +88,11 @@ class Trainer:
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.lr = scaled_lr(lr, base_batch, levers.batch_size)
         opt_kw: dict[str, Any] = {}
-        if levers.graph in CAPTURED:
+        lr_arg: float | torch.Tensor = self.lr
+        if levers.graph in CAPTURED:  # the captured step reads the learning rate from device memory
             opt_kw["capturable"] = True
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, **opt_kw)
+            lr_arg = torch.tensor(self.lr, dtype=torch.float32, device=self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr_arg, **opt_kw)
         self.scaler = torch.amp.GradScaler(self.device.type) if levers.precision == "fp16" else None
         self.forward_model: Callable = self.model
         self.compile_seconds: float | None = None
@@ -94,6 +106,13 @@ class Trainer:
         self.step_count = 0
         self.images_seen = 0
         self.setup_seconds: dict[str, float] = {}
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
 
     # -- data -------------------------------------------------------------------------------
     def _loader(self):
@@ -228,6 +247,8 @@ class Trainer:
                 per_transform = torch.as_tensor(batch[2]).sum(dim=0).tolist()
                 for name, secs in zip(TUTORIAL_STAGES, per_transform):
                     worker[TUTORIAL_STAGES[name]] = worker.get(TUTORIAL_STAGES[name], 0.0) + secs
+                if self.levers.data_path == "cached":
+                    worker.pop("io_decode", None)
                 if fetch == "data":  # in-process loading: split the fetch into its measured stages
                     self._split_fetch(timer, fetch_span, worker, stages, step)
             records.append(StepRecord(step, wall, stages, worker, int(y.shape[0]), float(loss.detach())))
@@ -241,7 +262,9 @@ class Trainer:
         become the io_decode / preprocess / augment stages, the rest is collate."""
         t = fetch.start
         for name in ("io_decode", "preprocess", "augment"):
-            secs = worker.get(name, 0.0)
+            if name not in worker or (name == "io_decode" and worker[name] == 0.0):
+                continue  # the cached path decodes nothing per step: no io_decode stage
+            secs = worker[name]
             stages[name] = secs
             timer.spans.append(Span(name, t, t + secs, fetch.depth + 1, timer.tag, fetch.warmup, step))
             t += secs
@@ -428,19 +451,24 @@ def timed_windows(run: Callable[[int], Any], steps: int, repeats: int, warmup_st
 
 
 def train_to_accuracy(trainer: Trainer, epochs: int, target: float, progress=None) -> dict[str, Any]:
-    """Train ``epochs`` full epochs, evaluating validation accuracy after each; report time
-    to reach ``target`` (training time only, evaluation excluded), per-epoch losses and
-    accuracies, and the final validation and test accuracy."""
+    """Train ``epochs`` full epochs (Adam, warm-up + cosine schedule from ``lr_at``),
+    evaluating validation accuracy after each; report time to reach ``target`` (training time
+    only, evaluation excluded), per-epoch losses and accuracies, and the final validation and
+    test accuracy."""
     history = []
     train_s = 0.0
     reached_at: dict[str, Any] | None = None
     steps = trainer.steps_per_epoch()
+    total_steps = steps * epochs
+    step_i = 0
     for epoch in range(1, epochs + 1):
         cuda_sync(trainer.device)
         a = clock()
         images, loss_sum, n_loss = 0, 0.0, 0
         losses = []
         for _ in range(steps):
+            trainer.set_lr(lr_at(step_i, total_steps, trainer.lr))
+            step_i += 1
             n, loss = trainer.run_steps(1)
             images += n
             losses.append(loss)
@@ -470,6 +498,7 @@ def train_to_accuracy(trainer: Trainer, epochs: int, target: float, progress=Non
         "test_accuracy": test["accuracy"],
         "test_n": test["n"],
         "lr": trainer.lr,
+        "lr_schedule": "linear warm-up over 5% of steps, cosine decay to 5% of lr",
         "setup_s": dict(trainer.setup_seconds),
     }
 
