@@ -45,11 +45,13 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
         ]
     p = records.get("pipeline_deep_dive")
     if p is not None and p.status == "ok":
+        from common.analysis.interpret import interpret
+
         for k, c in p.data["configs"].items():
-            rows.append((f"Pipeline ({k.replace('_', ' ')})", f"bottleneck {c['bottleneck']} "
-                         f"({100 * c['share'].get(c['bottleneck'], 0):.0f}% of the step), data stall "
-                         f"{100 * c['data_stall_fraction']:.0f}%, Amdahl bound if data were free "
-                         f"{_f(c['amdahl_if_data_free'], '{:.2f}x')}"))
+            it = interpret(c)
+            rows.append((f"Pipeline ({k.replace('_', ' ')})", f"bottleneck {it['bottleneck']} ({it['why']}), "
+                         f"data stall {100 * it['data_stall_fraction']:.0f}%; if data cost nothing the step would "
+                         f"be {_f(it['speedup_if_data_free'], '{:.2f}x')} faster"))
     a = records.get("augmentation_analysis")
     if a is not None and a.status == "ok":
         rows.append(("Augmentation chain", f"{a.data['cpu_per_sample']['chain_images_per_s']['median']:.0f} img/s "

@@ -145,21 +145,24 @@ class BatchedAugment2D(torch.nn.Module):
             zoom=lo + u[:, 4] * (hi - lo),
         )
 
-    def apply(self, x: torch.Tensor, p: AugParams) -> torch.Tensor:
+    def rotate(self, x: torch.Tensor, p: AugParams) -> torch.Tensor:
+        """MONAI Rotate (bilinear, border, align_corners=False, about the centre) where do_rotate."""
         b = x.shape[0]
-        dtype = x.dtype
-        x = x.float()
-        # rotate (MONAI Rotate: bilinear, border, align_corners=False, about the centre)
         angle = torch.where(p.do_rotate, p.angle, torch.zeros_like(p.angle))
         c, s = torch.cos(angle), torch.sin(angle)
         zero = torch.zeros_like(c)
         theta = torch.stack([torch.stack([c, s, zero], 1), torch.stack([-s, c, zero], 1)], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         rotated = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        x = torch.where(p.do_rotate.view(b, 1, 1, 1), rotated, x)
-        # flip spatial axis 0 (rows)
-        x = torch.where(p.do_flip.view(b, 1, 1, 1), x.flip(-2), x)
-        # zoom (MONAI Zoom: area, keep_size with edge pad / centre crop)
+        return torch.where(p.do_rotate.view(b, 1, 1, 1), rotated, x)
+
+    def flip(self, x: torch.Tensor, p: AugParams) -> torch.Tensor:
+        """MONAI Flip(spatial_axis=0): the rows, where do_flip."""
+        return torch.where(p.do_flip.view(x.shape[0], 1, 1, 1), x.flip(-2), x)
+
+    def zoom(self, x: torch.Tensor, p: AugParams) -> torch.Tensor:
+        """MONAI Zoom (area, keep_size with edge pad / centre crop) where do_zoom."""
+        b = x.shape[0]
         size_h = torch.floor(self.h * p.zoom).long().clamp(self.min_size_h, self.min_size_h + self.zh.shape[0] - 1)
         size_w = torch.floor(self.w * p.zoom).long().clamp(self.min_size_w, self.min_size_w + self.zw.shape[0] - 1)
         mh = self.zh[size_h - self.min_size_h]  # (B, H, H)
@@ -167,7 +170,11 @@ class BatchedAugment2D(torch.nn.Module):
         ch = x.shape[1]
         flat = x.reshape(b, ch, self.h, self.w)
         zoomed = torch.matmul(torch.matmul(mh[:, None], flat), mw[:, None].transpose(-1, -2))
-        x = torch.where(p.do_zoom.view(b, 1, 1, 1), zoomed, x)
+        return torch.where(p.do_zoom.view(b, 1, 1, 1), zoomed, x)
+
+    def apply(self, x: torch.Tensor, p: AugParams) -> torch.Tensor:
+        dtype = x.dtype
+        x = self.zoom(self.flip(self.rotate(x.float(), p), p), p)
         return x.to(dtype) if dtype.is_floating_point else x
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

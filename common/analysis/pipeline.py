@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from common.analysis.context import Context
+from common.analysis.interpret import interpret
 from common.measure.stats import Summary
 from common.workloads.levers import Levers
 from common.workloads.training import Trainer, model_only_throughput, steady_throughput
@@ -80,6 +81,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         res["pipeline_efficiency"] = e2e_rate["median"] / ceil_rate["median"]
         res["data_stall_fraction"] = max(0.0, 1.0 - res["pipeline_efficiency"])
         res["energy"] = e2e["energy"]
+        res["interpretation"] = interpret(res)
         out["configs"][key] = res
         del trainer
         if ctx.kind == "cuda":

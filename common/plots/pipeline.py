@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from common.analysis.interpret import interpret
 from common.atomic import save_figure
 from common.plots.common import STAGE_COLORS, device_label, errbar, fmt_rate, header
 
@@ -34,7 +35,8 @@ def breakdown(record, path: Path) -> Path:
     ax.set_yticks(range(len(keys)), [f"{TITLES.get(k, k)}\n{cfgs[k]['label']}" for k in keys], fontsize=8)
     ax.set_xlabel("ms per step (median; black tick: whole step's wall time)")
     ax.set_title("Stage breakdown (each stage synchronized)")
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.set_ylim(-0.6, len(keys) - 0.4 + 0.6)
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax = axes[1]
     x = np.arange(len(keys))
     e2e = [errbar(cfgs[k]["end_to_end_images_per_s"]) for k in keys]
@@ -50,10 +52,11 @@ def breakdown(record, path: Path) -> Path:
     ax.set_title("Data stall: end to end vs model-only")
     ax.legend(fontsize=8)
     ax = axes[2]
-    a1 = [cfgs[k]["amdahl_if_data_free"] or 0 for k in keys]
-    a2 = [cfgs[k]["amdahl_if_model_free"] or 0 for k in keys]
-    ax.bar(x - 0.2, a1, 0.4, label="if data stages cost nothing", color="#ff7f0e")
-    ax.bar(x + 0.2, a2, 0.4, label="if model stages cost nothing", color="#1f77b4")
+    it = {k: interpret(cfgs[k]) for k in keys}
+    a1 = [it[k]["speedup_if_data_free"] or 0 for k in keys]
+    a2 = [it[k]["speedup_if_model_free"] or 0 for k in keys]
+    ax.bar(x - 0.2, a1, 0.4, label="if data cost nothing (model-only ceiling / end to end)", color="#ff7f0e")
+    ax.bar(x + 0.2, a2, 0.4, label="if the model cost nothing (step / data stages)", color="#1f77b4")
     for i in range(len(keys)):
         ax.text(i - 0.2, a1[i], f"{a1[i]:.2f}x", ha="center", va="bottom", fontsize=8)
         ax.text(i + 0.2, a2[i], f"{a2[i]:.1f}x", ha="center", va="bottom", fontsize=8)
@@ -61,9 +64,8 @@ def breakdown(record, path: Path) -> Path:
     ax.set_xticks(x, [TITLES.get(k, k) for k in keys], fontsize=8)
     ax.set_title("Amdahl bound on the step's speedup")
     ax.legend(fontsize=7)
-    bott = "; ".join(f"{TITLES.get(k, k)}: bottleneck {cfgs[k]['bottleneck']} "
-                     f"({100 * cfgs[k]['share'].get(cfgs[k]['bottleneck'], 0):.0f}% of the step), data stall "
-                     f"{100 * cfgs[k]['data_stall_fraction']:.0f}%" for k in keys)
+    bott = "; ".join(f"{TITLES.get(k, k)}: bottleneck {it[k]['bottleneck']} ({it[k]['why']}), data stall "
+                     f"{100 * it[k]['data_stall_fraction']:.0f}%" for k in keys)
     fig.text(0.5, -0.02, bott, ha="center", fontsize=9)
     header(fig, record, f"Pipeline deep dive on the {device_label(record.device)}: where a training step's time goes")
     return save_figure(fig, path)

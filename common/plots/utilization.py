@@ -22,11 +22,17 @@ def _series(samples, key, t0):
 
 
 def _shade(ax, sections, t0, label=False):
+    from matplotlib.patches import Patch
+
+    handles = []
     for i, s in enumerate(sections):
-        ax.axvspan(s["start"] - t0, s["end"] - t0, color=SECTION_COLORS[i % len(SECTION_COLORS)], alpha=0.08)
-        if label:
-            ax.text((s["start"] + s["end"]) / 2 - t0, 1.02, s["name"].replace("_", "\n"), ha="center",
-                    va="bottom", fontsize=6, transform=ax.get_xaxis_transform())
+        color = SECTION_COLORS[i % len(SECTION_COLORS)]
+        ax.axvspan(s["start"] - t0, s["end"] - t0, color=color, alpha=0.08)
+        handles.append(Patch(color=color, alpha=0.3, label=f"{s['name'].replace('_', ' ')} "
+                                                               f"({s['end'] - s['start']:.0f} s)"))
+    if label and handles:
+        ax.figure.legend(handles=handles, loc="upper center", ncol=min(6, len(handles)), fontsize=7,
+                         bbox_to_anchor=(0.5, 0.935), title="sections (shaded)", title_fontsize=7)
 
 
 def timeline(record, path: Path) -> Path:
@@ -91,6 +97,7 @@ def timeline(record, path: Path) -> Path:
     ax.legend(fontsize=7, loc="upper left")
     _shade(ax, d["sections"], t0)
     header(fig, record, f"Utilization over the whole run at {mon['hz']:g} Hz (shaded: sections)")
+    fig.subplots_adjust(top=0.86)
     return save_figure(fig, path)
 
 

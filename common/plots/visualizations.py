@@ -107,8 +107,8 @@ def rendering(record, arrays, path: Path) -> Path:
 def medical_report(record, arrays, path: Path) -> Path:
     d = record.data
     lo, hi = _wl(d, arrays)
-    fig = plt.figure(figsize=(12, 9))
-    gs = fig.add_gridspec(3, 4, height_ratios=[1.1, 1.1, 1])
+    fig = plt.figure(figsize=(12, 8.5))
+    gs = fig.add_gridspec(3, 4, height_ratios=[1.5, 1.1, 0.55])
     for i, plane in enumerate(PLANES):
         ax = fig.add_subplot(gs[0, i])
         ax.imshow(arrays[f"image_{plane}"].astype(float), cmap="gray", vmin=lo, vmax=hi)

@@ -89,9 +89,9 @@ def device_batched(images_u8: np.ndarray, device: torch.device, batch_size: int,
     off = torch.zeros_like(on)
     forced = {
         "ScaleIntensity": lambda: scale_intensity(raw),
-        "RandRotate": lambda: aug.apply(x, type(p)(on, p.angle, off, off, p.zoom)),
-        "RandFlip": lambda: aug.apply(x, type(p)(off, p.angle, on, off, p.zoom)),
-        "RandZoom": lambda: aug.apply(x, type(p)(off, p.angle, off, on, p.zoom)),
+        "RandRotate": lambda: aug.rotate(x, type(p)(on, p.angle, off, off, p.zoom)),
+        "RandFlip": lambda: aug.flip(x, type(p)(off, p.angle, on, off, p.zoom)),
+        "RandZoom": lambda: aug.zoom(x, type(p)(off, p.angle, off, on, p.zoom)),
         "chain": lambda: aug(scale_intensity(raw), g),
     }
     out: dict[str, Any] = {"batch_size": batch_size, "device": str(device), "per_transform_us": {}}
