@@ -19,7 +19,7 @@ def interpret(c: dict[str, Any]) -> dict[str, Any]:
     stall = max(0.0, 1.0 - e2e / ceil) if ceil else 0.0
     if stall >= DATA_STALL_BOTTLENECK:
         bottleneck = "data loading"
-        why = (f"the model waits for data: end to end reaches {100 * e2e / ceil:.0f}% of the model-only ceiling")
+        why = f"end to end reaches {100 * e2e / ceil:.0f}% of the model-only ceiling"
     else:
         bottleneck = c["bottleneck"]
         why = f"largest stage: {100 * c['share'].get(bottleneck, 0):.0f}% of the step"

@@ -581,6 +581,10 @@ def pipeline_analysis(inputs: Inputs, speedups: list[dict]) -> dict[str, Any]:
                 "gpu": {k: v * 1e3 / bg for k, v in (gc.get("worker_cpu_s_per_batch") or {}).items()},
                 "cpu": {k: v * 1e3 / bc for k, v in (cc.get("worker_cpu_s_per_batch") or {}).items()}},
         }
+        from common.analysis.interpret import interpret
+
+        cfg["gpu_bottleneck"] = interpret(gc)
+        cfg["cpu_bottleneck"] = interpret(cc)
         cfg["verdict"] = _pipeline_verdict(cfg)
         configs[key] = cfg
     return {"available": bool(configs), "reason": None if configs else "no pipeline configuration in both runs",
@@ -603,7 +607,11 @@ def _pipeline_verdict(cfg: dict) -> str:
     model = cfg["model_stages_speedup"]
     if model:
         parts.append(f"the model stages are {speedup_phrase(model)}")
-    if cfg["bounding_stage"] and cfg["amdahl_cap"] is not None:
+    gb = cfg.get("gpu_bottleneck") or {}
+    if gb.get("bottleneck") == "data loading":
+        parts.append(f"but on the GPU the model waits for data ({gb['why']}; data stall "
+                     f"{100 * gb['data_stall_fraction']:.0f}%)")
+    elif cfg["bounding_stage"] and cfg["amdahl_cap"] is not None:
         share = f"{100 * (cfg['bounding_share_of_gpu_step'] or 0):.0f}% of the GPU step"
         if cfg["bounding_stage"] in MODEL_STAGES:
             parts.append(f"the GPU step is compute bound: {cfg['bounding_stage']} ({cfg['bounding_stage_meaning']}) "
@@ -901,7 +909,11 @@ def verdicts(speedups: list[dict], pipeline: dict, eff: dict, util: dict, scal: 
     tut = (pipeline.get("configs") or {}).get("tutorial_recipe")
     if e:
         text = f"Training with the MONAI tutorial recipe is {speedup_phrase(e)} end to end"
-        if tut and tut.get("model_stages_speedup") and tut.get("bounding_stage") \
+        gb = (tut or {}).get("gpu_bottleneck") or {}
+        if tut and gb.get("bottleneck") == "data loading":
+            text += (f"; on the GPU the model waits for data ({gb['why']}), so data loading, not the model, "
+                     f"bounds this recipe")
+        elif tut and tut.get("model_stages_speedup") and tut.get("bounding_stage") \
                 and tut["bounding_stage"] not in MODEL_STAGES:
             text += (f"; its model stages alone are {speedup_phrase(tut['model_stages_speedup'])}, but "
                      f"{tut['bounding_stage']} ({tut['bounding_stage_meaning']}) caps the end-to-end speedup at "
