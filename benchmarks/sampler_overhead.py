@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=3.0, help="length of each timed window")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the three variants")
+    p.add_argument("--seconds", type=float, default=2.0, help="length of each timed window")
+    p.add_argument("--rounds", type=int, default=12, help="interleaved rounds of the three variants")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args(argv)
 
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from common.measure.samplers import Monitor
+    from common.measure.stats import Summary
     from common.measure.timing import clock, cuda_sync
     from common.models import densenet121
 
@@ -50,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"none": None, "10 Hz": 10.0, "100 Hz": 100.0}
     rates: dict[str, list[float]] = {k: [] for k in variants}
     busy: dict[str, list[float]] = {k: [] for k in variants if variants[k]}
-    for _ in range(args.rounds):
-        for name, hz in variants.items():
+    order = list(variants)
+    for r in range(args.rounds):
+        for name in order[r % 3:] + order[:r % 3]:  # rotate the order so drift does not favour one variant
+            hz = variants[name]
             ctx = Monitor(hz, gpu_index=0 if dev.type == "cuda" else None) if hz else contextlib.nullcontext()
             with ctx as mon:
                 rates[name].append(workload())
@@ -60,13 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     base = float(np.median(rates["none"]))
     print(f"workload: DenseNet121 inference, batch {x.shape[0]}, on {dev}; {torch.get_num_threads()} threads; "
           f"{args.rounds} rounds of {args.seconds:.0f} s")
-    print(f"{'samplers':<8} {'img/s (median)':>15} {'ratio to none':>14} {'overhead':>9} {'sampler busy':>13}")
+    print("overhead = 1 - (rate with samplers / rate without) in the same round; median of the rounds and its "
+          "95% bootstrap interval")
+    print(f"{'samplers':<8} {'img/s (median)':>15} {'overhead':>9} {'95% interval':>18} {'sampler busy':>13}")
     for name in variants:
         med = float(np.median(rates[name]))
-        b = f"{100 * float(np.median(busy[name])):.2f}%" if name in busy else "-"
-        print(f"{name:<8} {med:>15.1f} {med / base:>14.4f} {100 * (1 - med / base):>8.2f}% {b:>13}")
+        if name == "none":
+            print(f"{name:<8} {med:>15.1f} {'-':>9} {'-':>18} {'-':>13}")
+            continue
+        paired = Summary.from_values([1 - a / b for a, b in zip(rates[name], rates["none"])], "fraction")
+        lo, hi = paired.ci95
+        b = f"{100 * float(np.median(busy[name])):.2f}%"
+        print(f"{name:<8} {med:>15.1f} {100 * paired.median:>8.2f}% {f'[{100 * lo:.2f}%, {100 * hi:.2f}%]':>18} "
+              f"{b:>13}")
     spread = (max(rates["none"]) - min(rates["none"])) / base
-    print(f"run-to-run spread of the no-sampler rate: {100 * spread:.2f}% (differences below it are noise)")
+    print(f"run-to-run spread of the no-sampler rate: {100 * spread:.2f}%; 'sampler busy' is the samplers' own "
+          f"reading time as a share of wall time (of one core)")
     return 0
 
 

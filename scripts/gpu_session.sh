@@ -15,7 +15,7 @@ python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --da
 for what in "$@"; do
   case $what in
     tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
-    bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" 2>&1 \
+    bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
