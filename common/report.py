@@ -33,7 +33,8 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
             ("MONAI tutorial recipe, training", f"{r0['images_per_s']['median']:.0f} img/s "
              f"(pipeline efficiency {r0['pipeline_efficiency']:.2f}), test accuracy "
              f"{100 * r0['accuracy']['test_accuracy']:.2f}%"),
-            ("Winning configuration", f"{win['name']}: {win['label']}"),
+            ("Winning configuration", f"{win['name']}: {win['label']}"
+             + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")),
             ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
              f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
              f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),

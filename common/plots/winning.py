@@ -88,6 +88,8 @@ def ladder(record, path: Path) -> Path:
                f"{tta:.1f}x shorter" if tta else "")
             + f". {d['train_images']} training images, {d['train_flops_per_image'] / 1e9:.2f} GFLOP/image/step.")
     fig.text(0.5, -0.02, text, ha="center", fontsize=9, wrap=True)
+    if summ.get("gate_reason"):
+        fig.text(0.5, -0.08, f"Accuracy gate {summ['gate_reason']}.", ha="center", fontsize=9, color="#c00")
     if d.get("notes"):
         fig.text(0.5, -0.05, "; ".join(d["notes"]), ha="center", fontsize=8, color="#555")
     header(fig, record, f"Winning solution: the optimization ladder on the {device_label(record.device)} "
