@@ -56,6 +56,12 @@ QUICK_VOLUME_SPACING_MM = 3.0  # coarser volume in quick mode
 QUICK_VOLUME_TRAIN_STEPS = 15  # 3D UNet steps in quick mode
 QUICK_INFERENCE_REPEATS = 30  # batch-1 inference calls in quick mode
 
+# --- Default mode on the CPU: the GPU-sized run would take hours on a few cores -----
+CPU_BATCH_SIZES = (16, 32, 64, 128, 256)  # batch-size sweep of the default CPU run
+CPU_MEASURE_STEPS = 5  # measured steps per window in the default CPU run
+CPU_MAX_TRAIN_IMAGES = 2400  # training images (stratified) of the default CPU run's accuracy-gated training
+CPU_EPOCHS = 3  # epochs of the default CPU run's accuracy-gated training
+
 # --- Cost (optional; nothing is invented when None) -------------------------------
 GPU_PRICE_PER_HOUR = None  # price of the GPU machine per hour (any currency), for cost per million images
 CPU_PRICE_PER_HOUR = None  # price of the CPU machine per hour, same currency

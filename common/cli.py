@@ -110,7 +110,8 @@ def validate_config(values: dict[str, Any]) -> None:
                  "INFERENCE_REPEATS", "QUICK_MEASURE_STEPS", "QUICK_REPEATS", "QUICK_EPOCHS",
                  "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
                  "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE",
-                 "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES"):
+                 "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES", "CPU_MEASURE_STEPS",
+                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS"):
         if name in values:
             _positive(values, name)
     for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S"):
@@ -140,7 +141,7 @@ def validate_config(values: dict[str, Any]) -> None:
     tol = values.get("ACCURACY_TOLERANCE")
     if tol is not None and (not isinstance(tol, (int, float)) or not 0 <= tol < 1):
         raise UserError(f"config.ACCURACY_TOLERANCE = {tol!r} is invalid: it must lie in [0, 1)")
-    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "UNET_CHANNELS"):
+    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES", "UNET_CHANNELS"):
         v = values.get(name)
         if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
             raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of positive integers")

@@ -77,6 +77,12 @@ class Settings:
             notes.append(f"quick mode on the CPU: batch {v['QUICK_CPU_BATCH_SIZE']} instead of {batch}")
             batch = v["QUICK_CPU_BATCH_SIZE"]
         cpu_quick = quick and device == "cpu"
+        cpu_default = not quick and device == "cpu"
+        if cpu_default:  # constants given on the command line win over the CPU defaults
+            for name, cpu_name in (("BATCH_SIZES", "CPU_BATCH_SIZES"), ("MEASURE_STEPS", "CPU_MEASURE_STEPS"),
+                                   ("EPOCHS", "CPU_EPOCHS")):
+                if name not in explicit:
+                    v[name] = v[cpu_name]
         workers = v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers()
         return cls(
             device=device,
@@ -101,7 +107,7 @@ class Settings:
             val_fraction=v["VAL_FRACTION"],
             test_fraction=v["TEST_FRACTION"],
             max_train_images=v["QUICK_CPU_MAX_TRAIN_IMAGES"] if cpu_quick else v["QUICK_MAX_TRAIN_IMAGES"] if quick
-            else None,
+            else v["CPU_MAX_TRAIN_IMAGES"] if cpu_default else None,
             max_eval_images=v["QUICK_MAX_EVAL_IMAGES"] if quick else None,
             cudnn_benchmark=bool(v["QUICK_CUDNN_BENCHMARK"]) if quick else True,
             batch_sizes=tuple(v["QUICK_CPU_BATCH_SIZES"] if cpu_quick else v["QUICK_BATCH_SIZES"] if quick
