@@ -12,7 +12,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import config
 from common.analysis.context import Context, file_name, tree_name
 from common.analysis.settings import Settings
 from common.atomic import write_text
@@ -250,5 +249,3 @@ def main_for(device_kind: str):
 
     return main
 
-
-_ = config  # config is imported for its side effect of being importable from here (and for --help defaults)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from common.measure.timing import Span, Timer, clock, cuda_sync
@@ -519,8 +518,3 @@ def peak_memory_mib(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return None
-
-
-def np_stats(values) -> dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {"median": float(np.median(arr)), "min": float(arr.min()), "max": float(arr.max())}

@@ -5,6 +5,7 @@ per-voxel class probabilities, and a volume rendering computed on the device."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -239,7 +240,7 @@ def train_unet(prep: Prepared, device: torch.device, steps: int, patch: int, bat
     stage_totals: dict[str, list[float]] = {k: [] for k in ("sample", "augment", "forward", "backward", "optimizer")}
     for step in range(steps):
         before = len(timer.spans)
-        ctx = timer.warmup() if step == 0 else _nullctx()
+        ctx = timer.warmup() if step == 0 else contextlib.nullcontext()
         with ctx, timer.window("unet_step", step=step):
             with timer.window("sample", step=step):
                 x, y = sample_patches(prep, batch, patch, g)
@@ -271,14 +272,6 @@ def train_unet(prep: Prepared, device: torch.device, steps: int, patch: int, bat
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     return model, info
-
-
-class _nullctx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 @torch.no_grad()
