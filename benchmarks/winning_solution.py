@@ -46,17 +46,38 @@ def table(res: dict, device: str) -> str:
     return "\n".join(lines)
 
 
+def settings_for(args: argparse.Namespace, device: str):
+    """The analysis's settings for this device and mode (CPU runs get the CPU-sized epochs,
+    training images and windows); flags given here win."""
+    from common.analysis.settings import Settings
+
+    values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
+    explicit = set()
+    for flag, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"), ("repeats", "REPEATS")):
+        if getattr(args, flag) is not None:
+            values[name] = getattr(args, flag)
+            explicit.add(name)
+    values["_EXPLICIT"] = explicit
+    return Settings.resolve(values, device, args.quick)
+
+
 @run_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--data-dir", default=config.DATA_DIR)
-    p.add_argument("--epochs", type=int, default=config.EPOCHS, help="epochs per rung [config.EPOCHS]")
-    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="the recipe's batch [config.BATCH_SIZE]")
-    p.add_argument("--max-train", type=int, default=None, help="cap on training images (default: all)")
-    p.add_argument("--quick", action="store_true", help="the short ladder of --quick analyses")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs per rung [config.EPOCHS={config.EPOCHS}; on the CPU config.CPU_EPOCHS="
+                        f"{config.CPU_EPOCHS}; with --quick the QUICK_ constants]")
+    p.add_argument("--batch-size", type=int, default=None, help=f"the recipe's batch [config.BATCH_SIZE="
+                                                                 f"{config.BATCH_SIZE}]")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="cap on training images (default: all on the GPU, config.CPU_MAX_TRAIN_IMAGES="
+                        f"{config.CPU_MAX_TRAIN_IMAGES} on the CPU)")
+    p.add_argument("--quick", action="store_true", help="the short ladder and sizes of --quick analyses")
     p.add_argument("--rungs", default=None, help="comma-separated rung indices to run (0 = recipe, always run)")
-    p.add_argument("--repeats", type=int, default=config.REPEATS)
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"timed windows per rung [config.REPEATS={config.REPEATS}]")
     p.add_argument("--min-window-s", type=float, default=1.0, help="shortest timed window (energy counters)")
     p.add_argument("--out", default=None, help="write the full results here (JSON)")
     p.add_argument("--from-record", default=None, metavar="JSON",
@@ -73,41 +94,46 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from common.analysis.settings import default_threads, default_workers
     from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
     from common.measure.energy import EnergyMeter
     from common.measure.environment import collect
     from common.measure.samplers import Monitor
     from common.workloads.ladder import default_rungs, run_ladder
-    from common.workloads.mednist_data import MedNISTData
+    from common.workloads.mednist_data import MedNISTData, cap_eval
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: run with --device cpu for the CPU ladder", file=sys.stderr)
         return 2
+    s = settings_for(args, args.device)
     device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
-    torch.set_num_threads(default_threads())
+    torch.set_num_threads(s.cpu_threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    max_train = args.max_train if args.max_train is not None else s.max_train_images
     paths, labels, names = list_images(mednist_root(args.data_dir))
-    data = MedNISTData(split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED,
-                                     max_train=args.max_train), names, source=load_manifest(args.data_dir))
-    workers = config.NUM_WORKERS if config.NUM_WORKERS is not None else default_workers()
-    rungs, notes = default_rungs(device, args.batch_size, workers, args.quick)
+    split = split_dataset(paths, labels, s.val_fraction, s.test_fraction, s.seed, max_train=max_train)
+    if s.max_eval_images:
+        split = cap_eval(split, s.max_eval_images)
+    data = MedNISTData(split, names, source=load_manifest(args.data_dir))
+    rungs, notes = default_rungs(device, s.batch_size, s.num_workers, args.quick)
     if args.rungs:
         keep = {0} | {int(x) for x in args.rungs.split(",")}
         rungs = [r for i, r in enumerate(rungs) if i in keep]
     print(f"{len(rungs)} rungs on {device} ({torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}), "
-          f"{len(data.train_paths_labels()[0])} training images, {args.epochs} epochs each", flush=True)
-    with Monitor(config.SAMPLE_HZ, gpu_index=0 if device.type == "cuda" else None) as mon:
-        res = run_ladder(rungs, data, device, lr=config.LEARNING_RATE, base_batch=config.BATCH_SIZE, seed=config.SEED,
-                         epochs=args.epochs, target=config.ACCURACY_TARGET, tolerance=config.ACCURACY_TOLERANCE,
-                         steps=config.MEASURE_STEPS, repeats=args.repeats, warmup=config.WARMUP_STEPS,
-                         min_window_s=args.min_window_s,
+          f"{len(data.train_paths_labels()[0])} training images, {s.epochs} epochs each, "
+          f"{s.cpu_threads} threads", flush=True)
+    with Monitor(s.sample_hz, gpu_index=0 if device.type == "cuda" else None) as mon:
+        res = run_ladder(rungs, data, device, lr=s.lr, base_batch=s.base_batch, seed=s.seed, epochs=s.epochs,
+                         target=s.accuracy_target, tolerance=s.accuracy_tolerance, steps=s.measure_steps,
+                         repeats=s.repeats, warmup=s.warmup_steps, min_window_s=args.min_window_s,
                          energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
-                         monitor=mon, log=lambda s: print(s, flush=True))
-    res["notes"] = notes
-    res["environment"] = collect(config={"epochs": args.epochs, "batch_size": args.batch_size,
-                                         "max_train": args.max_train}, dataset=data.source, seed=config.SEED)
+                         monitor=mon, log=lambda line: print(line, flush=True))
+    res["notes"] = notes + list(s.notes)
+    res["train_images"] = len(data.train_paths_labels()[0])
+    res["epochs"] = s.epochs
+    res["environment"] = collect(config={"epochs": s.epochs, "batch_size": s.batch_size, "max_train": max_train,
+                                         "quick": args.quick, "measure_steps": s.measure_steps,
+                                         "repeats": s.repeats}, dataset=data.source, seed=s.seed)
     print()
     print(table(res, device.type))
     if args.out:

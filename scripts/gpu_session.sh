@@ -2,13 +2,17 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [quick|default|tests|bench|all]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead]...
+# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || { echo "wheel install failed"; exit 1; }
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MEDNIST_SAMPLE_ARCHIVE=$PWD/.gpu_carry/MedNIST-sample.tar.gz
+# the copy on the device has no .git: the records take the commit from here (written by the caller)
+SUITE_COMMIT=${SUITE_COMMIT:-$(cat .gpu_carry/commit 2>/dev/null)}
+export SUITE_COMMIT
 { date -u; nvidia-smi; python3 -c "import torch, monai; print(torch.__version__, torch.version.cuda, monai.__version__)"; } \
   > "$OUT/machine.txt" 2>&1
 python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
@@ -17,6 +21,10 @@ for what in "$@"; do
     tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
+    breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
+             | grep -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;
+    cpuladder) python3 benchmarks/winning_solution.py --device cpu --data-dir data --out "$OUT/cpu_ladder.json" \
+             ${CPU_BENCH_ARGS:-} 2>&1 | grep -v -i warn | tee "$OUT/cpu_ladder.log" | tail -16 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")

@@ -34,3 +34,14 @@ def test_missing_field_and_wrong_kind_named(tmp_path):
         load_record(p, kind="other")
     with pytest.raises(UserError, match="not found"):
         load_record(tmp_path / "absent.json")
+
+
+def test_commit_of_a_copy_without_git_comes_from_suite_commit(monkeypatch, tmp_path):
+    from common.measure import environment
+
+    monkeypatch.setattr(environment, "ROOT", tmp_path)  # a copy without .git
+    monkeypatch.delenv("SUITE_COMMIT", raising=False)
+    assert environment.git_commit()["commit"] is None and environment.git_commit()["reason"]
+    monkeypatch.setenv("SUITE_COMMIT", "abc1234")
+    got = environment.git_commit()
+    assert got["commit"] == "abc1234" and "SUITE_COMMIT" in got["source"]

@@ -116,6 +116,7 @@ CHANGES = {
     "num_workers": 2,
     "cpu_threads": 3,
     "graph": "compile",
+    "fused_optimizer": True,
 }
 
 
@@ -142,6 +143,21 @@ def test_invalid_levers_raise(kwargs):
         Levers(**kwargs)
     with pytest.raises(ValueError):
         Levers().replace(**kwargs)
+
+
+def test_compile_options_need_a_compiled_graph_and_show_in_the_label():
+    lv = Levers("device_resident", graph="compile", compile_options=(("conv_1x1_as_mm", True),))
+    assert "conv_1x1_as_mm=True" in lv.label() and lv.to_dict()["compile_options"] == {"conv_1x1_as_mm": True}
+    with pytest.raises(ValueError, match="compiled graph"):
+        Levers("device_resident", compile_options=(("conv_1x1_as_mm", True),))
+    with pytest.raises(ValueError, match="pairs"):
+        Levers("device_resident", graph="compile", compile_options=("conv_1x1_as_mm",))
+
+
+def test_fused_optimizer_builds_a_fused_adam(data):
+    trainer = Trainer(data, Levers("device_resident", batch_size=2, fused_optimizer=True), "cpu")
+    assert trainer.optimizer.defaults["fused"] is True
+    trainer.run_steps(1)
 
 
 def test_cuda_graph_lever_is_valid_with_device_resident_data():

@@ -24,15 +24,21 @@ def _cpu_model() -> str | None:
 
 
 def git_commit() -> dict[str, Any]:
+    """The checkout's commit; in a copy without .git (a lent GPU machine), the commit named by
+    the SUITE_COMMIT environment variable, marked as such."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                capture_output=True, text=True, timeout=5)
-        if sha.returncode != 0:
-            return {"commit": None, "reason": sha.stderr.strip() or "not a git checkout"}
-        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        if sha.returncode == 0:
+            return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        out = {"commit": None, "reason": sha.stderr.strip() or "not a git checkout"}
     except (OSError, subprocess.SubprocessError) as exc:
-        return {"commit": None, "reason": str(exc)}
+        out = {"commit": None, "reason": str(exc)}
+    given = os.environ.get("SUITE_COMMIT")
+    if given:
+        return {"commit": given, "dirty": None, "source": f"SUITE_COMMIT; git said: {out['reason']}"}
+    return out
 
 
 def gpu_info() -> dict[str, Any]:

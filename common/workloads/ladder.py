@@ -30,6 +30,30 @@ class Rung:
     levers: Levers
     lever: str  # what this rung changes against the previous one
     predicted: str = ""  # what we expected it to give, written before measuring
+    # a probe rung: candidates built from the previous rung's levers; the fastest end to end
+    # (short timed windows, no training) becomes this rung's levers and is then trained and timed
+    candidates: Callable[[Levers], list[Levers]] | None = None
+
+
+def thread_candidates(cur: Levers) -> list[Levers]:
+    import os
+
+    import psutil
+
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    physical = psutil.cpu_count(logical=False) or logical
+    counts = sorted({max(1, physical // 2), physical, logical})
+    return [cur.replace(cpu_threads=n) for n in counts]
+
+
+def format_candidates(device: torch.device) -> Callable[[Levers], list[Levers]]:
+    precisions = ["fp32"] + (["bf16"] if bf16_ok(device)[0] else [])
+    return lambda cur: [cur.replace(precision=p, channels_last=cl) for p in precisions for cl in (False, True)]
+
+
+def batch_candidates(cur: Levers) -> list[Levers]:
+    b = cur.batch_size
+    return [cur.replace(batch_size=n) for n in sorted({max(1, b // 4), max(1, b // 2), b, 2 * b})]
 
 
 def bf16_ok(device: torch.device) -> tuple[bool, str | None]:
@@ -60,6 +84,20 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -
     cur = cur.replace(data_path="device_resident", num_workers=0)
     rungs.append(Rung("device-resident data, batched device augmentation", cur, "data_path=device_resident",
                       "removes the data stall: close to the model-only ceiling"))
+    if device.type == "cpu" and not quick:  # the CPU's own levers, each the fastest of a short probe
+        rungs.append(Rung("threads", cur, "cpu_threads: the fastest of half the physical cores, all physical "
+                          "cores, all logical CPUs", "all physical cores; hyper-threads add little to convolutions",
+                          candidates=thread_candidates))
+        ok, why = bf16_ok(device)
+        if not ok:
+            notes.append(f"bf16 left out of the precision probe: {why}")
+        rungs.append(Rung("precision x memory format", cur, "the fastest of fp32" + ("/bf16" if ok else "")
+                          + " x NCHW/NHWC", "bf16 + channels_last where the CPU has AMX; fp32 channels_last without it",
+                          candidates=format_candidates(device)))
+        rungs.append(Rung("batch", cur, "the fastest of batch/4, batch/2, batch, 2 x batch",
+                          "within 10% of each other: CPU convolutions are not launch-bound",
+                          candidates=batch_candidates))
+        return rungs, notes
     ok, why = bf16_ok(device)
     if ok:
         cur = cur.replace(precision="bf16")
@@ -137,6 +175,24 @@ def calibrated_steps(run: Callable[[int], Any], device: torch.device, batch: int
     cuda_sync(device)
     per_step = max((clock() - t0) / 2, 1e-6)
     return max(min_steps, int(math.ceil(min_window_s / per_step)))
+
+
+def probe(candidates: list[Levers], data, device: torch.device, *, lr: float, base_batch: int, seed: int,
+          window_s: float, repeats: int = 2) -> tuple[Levers, list[dict[str, Any]]]:
+    """End-to-end throughput of each candidate in short windows (untrained weights: speed
+    does not depend on them); returns the fastest and every candidate's numbers."""
+    rows = []
+    for lv in candidates:
+        trainer = Trainer(data, lv, device, lr=lr, base_batch=base_batch, seed=seed)
+        n = calibrated_steps(trainer.run_steps, device, lv.batch_size, 1, window_s)
+        from common.workloads.training import timed_windows
+
+        w = timed_windows(trainer.run_steps, n, repeats, 0, device, name=f"probe {lv.label()}")
+        rows.append({"levers": lv.to_dict(), "label": lv.label(),
+                     "images_per_s": Summary.from_values(w["images_per_s"], "img/s").to_dict()})
+        del trainer
+    best = max(range(len(rows)), key=lambda i: rows[i]["images_per_s"]["median"])
+    return candidates[best], rows
 
 
 def _mean_in_windows(samples: list[dict], key: str, windows: list[tuple[float, float]]) -> float | None:
@@ -227,6 +283,15 @@ def pick_winner(results: list[dict[str, Any]], tolerance: float) -> dict[str, An
     }
 
 
+def _changed(before: Levers, after: Levers) -> str:
+    diff = before.diff(after)
+    if not diff:
+        return "unchanged"
+    names = {"cpu_threads": "threads", "batch_size": "batch", "channels_last": "channels_last",
+             "precision": "precision"}
+    return ", ".join(f"{names.get(k, k)} {b}" for k, (a, b) in diff.items())
+
+
 def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
                target: float, tolerance: float, steps: int, repeats: int, warmup: int, min_window_s: float,
                energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None
@@ -235,7 +300,15 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
     peak = measure_matmul_peak(device, torch.bfloat16 if bf16_ok(device)[0] else torch.float32)
     peak_fp32 = measure_matmul_peak(device, torch.float32)
     results = []
+    threads = torch.get_num_threads()
+    prev: Levers | None = None
     for i, rung in enumerate(rungs):
+        probed = None
+        if rung.candidates is not None:
+            chosen, probed = probe(rung.candidates(prev or rung.levers), data, device, lr=lr, base_batch=base_batch,
+                                   seed=seed, window_s=min_window_s)
+            rung = Rung(f"{rung.name}: {_changed(prev or rung.levers, chosen)}", chosen, rung.lever, rung.predicted)
+        prev = rung.levers
         bar = progress_factory(epochs, f"rung {i + 1}/{len(rungs)} {rung.name}") if progress_factory else None
         try:
             res = run_rung(rung, data, device, lr=lr, base_batch=base_batch, seed=seed, epochs=epochs, target=target,
@@ -244,11 +317,14 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
         finally:
             if bar is not None:
                 bar.close()
+        if probed is not None:
+            res["probe"] = probed
         results.append(res)
         if log:
             acc = res["accuracy"]["test_accuracy"]
             log(f"  {rung.name:<48} {res['images_per_s']['median']:>10.0f} img/s  eff "
                 f"{res['pipeline_efficiency']:.2f}  test acc {acc:.4f}")
+    torch.set_num_threads(threads)
     summary = pick_winner(results, tolerance)
     return {"rungs": results, "summary": summary, "train_flops_per_image": flops, "matmul_peak": peak,
             "matmul_peak_fp32": peak_fp32}

@@ -22,6 +22,8 @@ class Levers:
     cpu_threads: int | None = None  # torch intra-op threads (None: leave as is)
     graph: str = "none"  # none | cuda_graph (whole train step captured) | compile_cuda_graph (inductor-compiled
     # model inside the captured step) | compile | compile_reduce_overhead (torch.compile modes, model only)
+    fused_optimizer: bool = False  # Adam's fused CUDA kernel (one launch for all parameters) instead of foreach
+    compile_options: tuple = ()  # extra inductor options for the compiled graphs, as ((name, value), ...)
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -38,6 +40,10 @@ class Levers:
             raise ValueError("cpu_threads must be >= 1")
         if self.graph in CAPTURED and self.data_path != "device_resident":
             raise ValueError(f"{self.graph} capture needs data_path='device_resident' (static device inputs)")
+        if self.compile_options and not self.graph.startswith("compile"):
+            raise ValueError(f"compile_options {self.compile_options!r} need a compiled graph, not {self.graph!r}")
+        if any(not (isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str)) for kv in self.compile_options):
+            raise ValueError("compile_options must be ((name, value), ...) pairs")
         if self.graph in CAPTURED and self.precision == "fp16":
             raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
@@ -45,7 +51,9 @@ class Levers:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["compile_options"] = dict(self.compile_options)
+        return d
 
     def label(self) -> str:
         parts = [self.data_path, self.precision]
@@ -58,6 +66,9 @@ class Levers:
             parts.append(f"t{self.cpu_threads}")
         if self.graph != "none":
             parts.append(self.graph)
+        if self.fused_optimizer:
+            parts.append("fused_adam")
+        parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 
     def diff(self, other: "Levers") -> dict:

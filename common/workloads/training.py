@@ -91,13 +91,20 @@ class Trainer:
         if levers.graph in CAPTURED:  # the captured step reads the learning rate from device memory
             opt_kw["capturable"] = True
             lr_arg = torch.tensor(self.lr, dtype=torch.float32, device=self.device)
+        if levers.fused_optimizer:
+            opt_kw["fused"] = True
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr_arg, **opt_kw)
         self.scaler = torch.amp.GradScaler(self.device.type) if levers.precision == "fp16" else None
         self.forward_model: Callable = self.model
         self.compile_seconds: float | None = None
         if levers.graph in ("compile", "compile_reduce_overhead", "compile_cuda_graph"):
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
-            self.forward_model = torch.compile(self.model, mode=mode, dynamic=False)
+            options = dict(levers.compile_options) or None
+            if options and mode:
+                # what mode="reduce-overhead" sets: torch.compile takes a mode or options, not both
+                options["triton.cudagraphs"] = True
+                mode = None
+            self.forward_model = torch.compile(self.model, mode=mode, dynamic=False, options=options)
         self.augment = BatchedAugment2D().to(self.device)
         self._batches: Iterator | None = None
         self._resident: DeviceResidentData | None = None

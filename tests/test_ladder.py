@@ -1,0 +1,85 @@
+"""common.workloads.ladder: the rungs each device gets, the CPU's probe rungs, and a probe
+that trains the fastest candidate it measured."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import config
+from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
+from common.workloads.ladder import (
+    batch_candidates,
+    default_rungs,
+    format_candidates,
+    pick_winner,
+    run_ladder,
+    thread_candidates,
+)
+from common.workloads.levers import Levers
+from common.workloads.mednist_data import MedNISTData
+
+CPU = torch.device("cpu")
+
+
+def test_cpu_default_ladder_ends_in_probes_and_quick_has_none():
+    rungs, _ = default_rungs(CPU, 300, 4, quick=False)
+    assert [r.name for r in rungs][:3] == ["MONAI tutorial recipe", "cached decoded tensors",
+                                           "device-resident data, batched device augmentation"]
+    assert [r.name for r in rungs if r.candidates] == ["threads", "precision x memory format", "batch"]
+    quick, _ = default_rungs(CPU, 32, 1, quick=True)
+    assert not any(r.candidates for r in quick)
+    assert quick[-1].levers.channels_last
+
+
+def test_candidates():
+    cur = Levers("device_resident", batch_size=300, cpu_threads=2)
+    assert [c.batch_size for c in batch_candidates(cur)] == [75, 150, 300, 600]
+    assert [c.batch_size for c in batch_candidates(cur.replace(batch_size=2))] == [1, 2, 4]
+    fmts = format_candidates(CPU)(cur)
+    assert {(c.precision, c.channels_last) for c in fmts} >= {("fp32", False), ("fp32", True)}
+    assert all(c.batch_size == 300 for c in fmts)
+    threads = [c.cpu_threads for c in thread_candidates(cur)]
+    assert threads == sorted(set(threads)) and threads[0] >= 1
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_data_dir) -> MedNISTData:
+    paths, labels, names = list_images(mednist_root(synthetic_data_dir))
+    split = split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, 0, max_train=24)
+    return MedNISTData(split, names, source=load_manifest(synthetic_data_dir))
+
+
+def test_probe_rung_trains_the_fastest_candidate_and_restores_threads(data):
+    from common.workloads.ladder import Rung
+
+    threads = torch.get_num_threads()
+    base = Levers("tutorial", batch_size=4, num_workers=0)
+    rungs = [Rung("MONAI tutorial recipe", base, "baseline"),
+             Rung("device-resident", base.replace(data_path="device_resident"), "data_path"),
+             Rung("batch", base, "probe", candidates=batch_candidates)]
+    res = run_ladder(rungs, data, CPU, lr=1e-3, base_batch=4, seed=0, epochs=1, target=0.97, tolerance=0.005,
+                     steps=1, repeats=2, warmup=0, min_window_s=0.01)
+    probe = res["rungs"][2]
+    assert [r["levers"]["batch_size"] for r in probe["probe"]] == [1, 2, 4, 8]
+    assert all(r["levers"]["data_path"] == "device_resident" for r in probe["probe"])  # built on the rung before
+    fastest = max(probe["probe"], key=lambda r: r["images_per_s"]["median"])
+    assert probe["levers"] == fastest["levers"]
+    assert probe["name"].startswith("batch: ")
+    assert torch.get_num_threads() == threads
+
+
+def _rung(acc: float, rate: float, reached: bool = True) -> dict:
+    return {"name": f"r{rate}", "accuracy": {"test_accuracy": acc, "epochs_to_target": 1 if reached else None,
+                                             "target_val_accuracy": 0.97, "time_to_target_s": 10.0 / rate},
+            "images_per_s": {"median": rate}, "end_to_end": {"images_per_s": [rate, rate * 1.01, rate * 0.99]}}
+
+
+def test_pick_winner_takes_the_fastest_within_the_gate():
+    res = [_rung(0.99, 10.0), _rung(0.988, 50.0), _rung(0.95, 90.0)]
+    s = pick_winner(res, 0.005)
+    assert s["winner_index"] == 1 and s["gate_applied"]
+    assert res[2]["meets_accuracy_gate"] is False
+    assert abs(s["speedup"]["value"] - 5.0) < 0.1 and abs(s["time_to_accuracy_ratio"] - 5.0) < 1e-9
+    ungated = pick_winner([_rung(0.4, 10.0, reached=False), _rung(0.3, 20.0, reached=False)], 0.005)
+    assert ungated["winner_index"] == 1 and not ungated["gate_applied"] and "not applied" in ungated["gate_reason"]
