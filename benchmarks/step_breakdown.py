@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = [(name, variant_levers(base, spec)) for name, spec in map(parse_variant, args.variant)]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        torch.zeros(1, device=device)  # initialize CUDA before the first memory-statistics call
     paths, labels, names = list_images(mednist_root(args.data_dir))
     data = MedNISTData(split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED),
                        names, source=load_manifest(args.data_dir))

@@ -39,7 +39,9 @@ def table(res: dict, device: str) -> str:
             f"{100 * (r['mfu'] or float('nan')):>5.1f}% {100 * r['accuracy']['test_accuracy']:>7.2f}% "
             f"{tta if tta else float('nan'):>6.1f}")
     s = res["summary"]
-    lines.append(f"winner: {rows[win]['name']} ({rows[win]['label']}); accuracy gate {100 * s['accuracy_gate']:.2f}%; "
+    gate = (f"accuracy gate {100 * s['accuracy_gate']:.2f}%" if s.get("gate_applied", True)
+            else f"accuracy gate {s['gate_reason']}")
+    lines.append(f"winner: {rows[win]['name']} ({rows[win]['label']}); {gate}; "
                  f"MFU against measured {res['matmul_peak']['dtype']} matmul "
                  f"{res['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s; "
                  f"{res['train_flops_per_image'] / 1e9:.3f} GFLOP per image per training step")
