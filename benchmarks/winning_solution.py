@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                          target=s.accuracy_target, tolerance=s.accuracy_tolerance, steps=s.measure_steps,
                          repeats=s.repeats, warmup=s.warmup_steps, min_window_s=args.min_window_s,
                          energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
-                         monitor=mon, log=lambda line: print(line, flush=True))
+                         monitor=mon, log=lambda line: print(line, flush=True),
+                         on_rung=(lambda partial: write_json(args.out, partial)) if args.out else None)
     res["notes"] = notes + list(s.notes)
     res["train_images"] = len(data.train_paths_labels()[0])
     res["epochs"] = s.epochs

@@ -20,16 +20,16 @@ for what in "$@"; do
   case $what in
     tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
-             | grep -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
+             | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
-             | grep -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;
+             | grep --line-buffered -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;
     cpuladder) python3 benchmarks/winning_solution.py --device cpu --data-dir data --out "$OUT/cpu_ladder.json" \
-             ${CPU_BENCH_ARGS:-} 2>&1 | grep -v -i warn | tee "$OUT/cpu_ladder.log" | tail -16 ;;
+             ${CPU_BENCH_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/cpu_ladder.log" | tail -16 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")
       rm -rf comprehensive_gpu_cpu_analysis_results/gpu_results
-      /usr/bin/time -v python3 comprehensive_gpu_analysis.py $flag --no-progress 2>&1 | grep -v -i warn \
+      /usr/bin/time -v python3 comprehensive_gpu_analysis.py $flag --no-progress 2>&1 | grep --line-buffered -v -i warn \
         | tee "$OUT/gpu_$what.log" | grep -E "^\[|done|error|Elapsed|Maximum resident" | tail -20
       tar czf "$OUT/gpu_results_$what.tar.gz" comprehensive_gpu_cpu_analysis_results/gpu_results ;;
   esac

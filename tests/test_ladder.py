@@ -58,8 +58,11 @@ def test_probe_rung_trains_the_fastest_candidate_and_restores_threads(data):
     rungs = [Rung("MONAI tutorial recipe", base, "baseline"),
              Rung("device-resident", base.replace(data_path="device_resident"), "data_path"),
              Rung("batch", base, "probe", candidates=batch_candidates)]
+    partial: list[int] = []
     res = run_ladder(rungs, data, CPU, lr=1e-3, base_batch=4, seed=0, epochs=1, target=0.97, tolerance=0.005,
-                     steps=1, repeats=2, warmup=0, min_window_s=0.01)
+                     steps=1, repeats=2, warmup=0, min_window_s=0.01,
+                     on_rung=lambda p: partial.append(len(p["rungs"])))
+    assert partial == [1, 2, 3]  # the results so far after every rung
     probe = res["rungs"][2]
     assert [r["levers"]["batch_size"] for r in probe["probe"]] == [1, 2, 4, 8]
     assert all(r["levers"]["data_path"] == "device_resident" for r in probe["probe"])  # built on the rung before

@@ -297,8 +297,10 @@ def _changed(before: Levers, after: Levers) -> str:
 
 def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
                target: float, tolerance: float, steps: int, repeats: int, warmup: int, min_window_s: float,
-               energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None
-               ) -> dict[str, Any]:
+               energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None,
+               on_rung: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the rungs in order (a probe rung builds on the rung before it) and pick the winner.
+    ``on_rung`` gets the results so far after every rung, so that a run cut short keeps them."""
     flops = train_flops_per_image(device)
     peak = measure_matmul_peak(device, torch.bfloat16 if bf16_ok(device)[0] else torch.float32)
     peak_fp32 = measure_matmul_peak(device, torch.float32)
@@ -323,6 +325,9 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
         if probed is not None:
             res["probe"] = probed
         results.append(res)
+        if on_rung is not None:
+            on_rung({"rungs": results, "partial": True, "train_flops_per_image": flops, "matmul_peak": peak,
+                     "matmul_peak_fp32": peak_fp32})
         if log:
             acc = res["accuracy"]["test_accuracy"]
             log(f"  {rung.name:<48} {res['images_per_s']['median']:>10.0f} img/s  eff "
