@@ -25,19 +25,20 @@ def table(res: dict, device: str) -> str:
     rows = res["rungs"]
     win = res["summary"]["winner_index"]
     head = (f"{'#':>2} {'configuration':<44} {'img/s':>9} {'x recipe':>15} {'eff':>5} {'util%':>6} {'J/img':>7} "
-            f"{'MFU':>6} {'test acc':>8} {'TTA x':>6}")
+            f"{'MFU':>6} {'test acc':>8} {'TTA x':>6} {'warm':>5}")
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows):
         sp = r["speedup_vs_recipe"]
         util = r.get("gpu_util_pct") if device == "cuda" else r.get("cpu_util_pct")
         j = r.get("gpu_j_per_image") if device == "cuda" else r.get("cpu_j_per_image")
         tta = r.get("time_to_accuracy_ratio")
+        warm = r.get("time_to_accuracy_ratio_warm")
         lines.append(
             f"{i:>2} {('* ' if i == win else '') + r['name']:<44.44} {r['images_per_s']['median']:>9.0f} "
             f"{sp['value']:>5.1f} [{sp['ci95'][0]:>4.1f}-{sp['ci95'][1]:>4.1f}] {r['pipeline_efficiency']:>5.2f} "
             f"{util if util is not None else float('nan'):>6.0f} {j if j is not None else float('nan'):>7.4f} "
             f"{100 * (r['mfu'] or float('nan')):>5.1f}% {100 * r['accuracy']['test_accuracy']:>7.2f}% "
-            f"{tta if tta else float('nan'):>6.1f}")
+            f"{tta if tta else float('nan'):>6.1f} {warm if warm else float('nan'):>5.1f}")
     s = res["summary"]
     gate = (f"accuracy gate {100 * s['accuracy_gate']:.2f}%" if s.get("gate_applied", True)
             else f"accuracy gate {s['gate_reason']}")

@@ -84,5 +84,12 @@ def test_pick_winner_takes_the_fastest_within_the_gate():
     assert s["winner_index"] == 1 and s["gate_applied"]
     assert res[2]["meets_accuracy_gate"] is False
     assert abs(s["speedup"]["value"] - 5.0) < 0.1 and abs(s["time_to_accuracy_ratio"] - 5.0) < 1e-9
+    assert s["time_to_accuracy_ratio_warm"] == s["time_to_accuracy_ratio"]  # no graph setup: the same
+    compiled = _rung(0.99, 50.0)
+    compiled["accuracy"]["time_to_target_s"] = 100.2  # 100 s of it compiling and capturing
+    compiled["setup_s"] = {"graph_warmup": 99.9, "graph_capture": 0.1}
+    pick_winner([_rung(0.99, 10.0), compiled], 0.005)
+    assert abs(compiled["time_to_accuracy_ratio"] - 1.0 / 100.2) < 1e-12
+    assert abs(compiled["time_to_accuracy_ratio_warm"] - 1.0 / 0.2) < 1e-9
     ungated = pick_winner([_rung(0.4, 10.0, reached=False), _rung(0.3, 20.0, reached=False)], 0.005)
     assert ungated["winner_index"] == 1 and not ungated["gate_applied"] and "not applied" in ungated["gate_reason"]

@@ -58,13 +58,17 @@ def ladder(record, path: Path) -> Path:
         not_available(ax, rungs[0].get("energy_reason"))
     ax = axes[3]
     acc = [100 * r["accuracy"]["test_accuracy"] for r in rungs]
-    ax.barh(y, acc, color=["#2ca02c" if r["meets_accuracy_gate"] else "#d62728" for r in rungs])
-    ax.axvline(100 * summ["accuracy_gate"], color="k", ls="--", lw=1, label="gate")
+    gated = summ.get("gate_applied", True)
+    ax.barh(y, acc, color=[("#2ca02c" if r["meets_accuracy_gate"] else "#d62728") if gated else "#7f7f7f"
+                           for r in rungs])
+    if gated:
+        ax.axvline(100 * summ["accuracy_gate"], color="k", ls="--", lw=1, label="gate")
     for i, v in enumerate(acc):
         ax.text(v, i, f" {v:.2f}%", va="center", fontsize=8)
     lo = max(0.0, min(acc) - 5)
     ax.set_xlim(lo, 100.5 + (100 - lo) * 0.25)
-    ax.set_title(f"Test accuracy after {d['epochs']} epochs\n(green: within the gate)")
+    ax.set_title(f"Test accuracy after {d['epochs']} epochs\n" + ("(green: within the gate)" if gated
+                                                               else "(grey: gate not applied, see below)"))
     ax = axes[4]
     util = [r.get("gpu_util_pct") if record.device == "cuda" else r.get("cpu_util_pct") for r in rungs]
     mfu = [r.get("mfu") for r in rungs]
