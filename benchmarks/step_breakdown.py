@@ -142,18 +142,6 @@ def profile_steps(run, device, steps: int) -> dict[str, Any]:
     return out
 
 
-def eager_runner(trainer):
-    """The trainer's step run eagerly (compiled model, no CUDA graph): ``run(n)``."""
-    from common.workloads.training import _no_window
-
-    def run(n: int) -> int:
-        for _ in range(n):
-            x, y = trainer._prepare(trainer._next_batch(), _no_window)
-            trainer._optimize(x, y, _no_window)
-        return n * trainer.levers.batch_size
-    return run
-
-
 def idle_power(seconds: float = 3.0) -> dict[str, Any]:
     """Board power with nothing of ours running: the floor every J/image carries."""
     import time
@@ -198,7 +186,7 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
     out["profile"]["what"] = "graph replays" if levers.graph in CAPTURED else "steps"
     if out["profile"]["total_us"] == 0 and device.type == "cuda" and levers.graph in CAPTURED:
         # the profiler may not see inside graph replays: the same step's kernels, launched one by one
-        out["profile"] = profile_steps(eager_runner(trainer), device, profile_n)
+        out["profile"] = profile_steps(trainer.run_eager_steps, device, profile_n)
         out["profile"]["what"] = "the captured step's kernels launched eagerly (graph replays were not traced)"
     if out["profile"]["total_us"] == 0:
         out["profile"]["reason"] = "no device kernels on a CPU run" if device.type == "cpu" else "no kernels traced"

@@ -20,6 +20,7 @@ from common.workloads.training import (
     Trainer,
     peak_memory_mib,
     steady_throughput,
+    timed_windows,
     train_to_accuracy,
 )
 
@@ -188,8 +189,6 @@ def probe(candidates: list[Levers], data, device: torch.device, *, lr: float, ba
     for lv in candidates:
         trainer = Trainer(data, lv, device, lr=lr, base_batch=base_batch, seed=seed)
         n = calibrated_steps(trainer.run_steps, device, lv.batch_size, 1, window_s)
-        from common.workloads.training import timed_windows
-
         w = timed_windows(trainer.run_steps, n, repeats, 0, device, name=f"probe {lv.label()}")
         rows.append({"levers": lv.to_dict(), "label": lv.label(),
                      "images_per_s": Summary.from_values(w["images_per_s"], "img/s").to_dict()})
@@ -220,8 +219,6 @@ def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: i
     out["steps_per_window"] = n
     runner = trainer.model_only_runner()
     n_model = calibrated_steps(runner, device, rung.levers.batch_size, steps, min_window_s)
-    from common.workloads.training import timed_windows
-
     ceil = timed_windows(runner, n_model, repeats, warmup, device, energy=energy,
                          name=f"model-only {rung.levers.label()}")
     out["model_only"] = ceil

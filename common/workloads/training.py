@@ -221,6 +221,14 @@ class Trainer:
         self.images_seen += images
         return images, loss
 
+    def run_eager_steps(self, n: int) -> int:
+        """``n`` steps launched kernel by kernel even where the levers capture a CUDA graph (the
+        compiled model, if any, is the same): what a profiler sees of a captured step."""
+        for _ in range(n):
+            x, y = self._prepare(self._next_batch(), _no_window)
+            self._optimize(x, y, _no_window)
+        return n * self.levers.batch_size
+
     def staged_steps(self, n: int, timer: Timer) -> list[StepRecord]:
         """``n`` steps with each stage in its own synchronized window of ``timer``."""
         if self._use_graph():
