@@ -63,6 +63,8 @@ def test_probe_rung_trains_the_fastest_candidate_and_restores_threads(data):
                      steps=1, repeats=2, warmup=0, min_window_s=0.01,
                      on_rung=lambda p: partial.append(len(p["rungs"])))
     assert partial == [1, 2, 3]  # the results so far after every rung
+    # MFU against the fastest matrix product measured (fp32 can beat bf16 on a CPU without AMX)
+    assert res["matmul_peak"]["flops_per_s"] == max(p["flops_per_s"] for p in res["matmul_peaks"])
     probe = res["rungs"][2]
     assert [r["levers"]["batch_size"] for r in probe["probe"]] == [1, 2, 4, 8]
     assert all(r["levers"]["data_path"] == "device_resident" for r in probe["probe"])  # built on the rung before
