@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=config.REPEATS)
     p.add_argument("--min-window-s", type=float, default=2.0)
     p.add_argument("--profile-steps", type=int, default=5)
-    p.add_argument("--out", default=None, help="write the full results here (JSON)")
+    p.add_argument("--out", default=None, help="write the full results here (JSON) and the figure beside it (.png)")
     args = p.parse_args(argv)
     if not args.variant:
         raise UserError("no --variant given: e.g. --variant base:batch=2048 (see --help)")
@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(res))
     if args.out:
+        from common.plots.breakdown import plot
+
         write_json(args.out, res)
+        print(f"figure: {plot(res, Path(args.out).with_suffix('.png'))}")
     return 0
 
 

@@ -86,6 +86,7 @@ def test_step_breakdown_runs_on_the_cpu(synthetic_data_dir, tmp_path, capsys):
         assert v["gpu_j_per_image"] is None and v["profile"]["reason"] == "no device kernels on a CPU run"
     assert res["variants"][1]["levers"]["fused_optimizer"] is True
     assert "fused" in capsys.readouterr().out
+    assert out.with_suffix(".png").stat().st_size > 10_000  # the figure beside the JSON
 
 
 def test_winning_solution_uses_the_cpu_sizes_unless_told(monkeypatch):
