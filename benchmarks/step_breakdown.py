@@ -271,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     data = MedNISTData(split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED),
                        names, source=load_manifest(args.data_dir))
     res: dict[str, Any] = {"device": str(device), "variants": [],
-                           "idle_power": idle_power() if device.type == "cuda" else None}
+                           "idle_power": idle_power() if device.type == "cuda" else None,
+                           # the environment (commit, time) as the run starts, not as it ends
+                           "environment": collect(config={"epochs": args.epochs, "base": args.base},
+                                                  dataset=data.source, seed=config.SEED)}
     energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
     for name, lv in variants:
         res["variants"].append(measure_variant(name, lv, data, device, epochs=args.epochs, repeats=args.repeats,
@@ -279,8 +282,6 @@ def main(argv: list[str] | None = None) -> int:
                                                energy=energy, log=lambda s: print(s, flush=True)))
         if args.out:  # after every variant: a run cut short keeps what it measured
             write_json(args.out, res)
-    res["environment"] = collect(config={"epochs": args.epochs, "base": args.base}, dataset=data.source,
-                                 seed=config.SEED)
     print()
     print(table(res))
     if args.out:

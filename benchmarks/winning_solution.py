@@ -125,19 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(rungs)} rungs on {device} ({torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}), "
           f"{len(data.train_paths_labels()[0])} training images, {s.epochs} epochs each, "
           f"{s.cpu_threads} threads", flush=True)
+    # the environment (commit, time) as the run starts, not as it ends
+    environment = collect(config={"epochs": s.epochs, "batch_size": s.batch_size, "max_train": max_train,
+                                  "quick": args.quick, "measure_steps": s.measure_steps, "repeats": s.repeats},
+                          dataset=data.source, seed=s.seed)
     with Monitor(s.sample_hz, gpu_index=0 if device.type == "cuda" else None) as mon:
         res = run_ladder(rungs, data, device, lr=s.lr, base_batch=s.base_batch, seed=s.seed, epochs=s.epochs,
                          target=s.accuracy_target, tolerance=s.accuracy_tolerance, steps=s.measure_steps,
                          repeats=s.repeats, warmup=s.warmup_steps, min_window_s=args.min_window_s,
                          energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
                          monitor=mon, log=lambda line: print(line, flush=True),
-                         on_rung=(lambda partial: write_json(args.out, partial)) if args.out else None)
+                         on_rung=(lambda partial: write_json(args.out, {**partial, "environment": environment}))
+                         if args.out else None)
     res["notes"] = notes + list(s.notes)
     res["train_images"] = len(data.train_paths_labels()[0])
     res["epochs"] = s.epochs
-    res["environment"] = collect(config={"epochs": s.epochs, "batch_size": s.batch_size, "max_train": max_train,
-                                         "quick": args.quick, "measure_steps": s.measure_steps,
-                                         "repeats": s.repeats}, dataset=data.source, seed=s.seed)
+    res["environment"] = environment
     print()
     print(table(res, device.type))
     if args.out:

@@ -100,3 +100,18 @@ def test_winning_solution_uses_the_cpu_sizes_unless_told(monkeypatch):
     assert g.epochs == config.EPOCHS and g.max_train_images is None
     told = ws.settings_for(ws.argparse.Namespace(epochs=7, batch_size=64, repeats=2, quick=False), "cpu")
     assert (told.epochs, told.batch_size, told.repeats) == (7, 64, 2)
+
+
+def test_winning_solution_runs_the_quick_cpu_ladder(synthetic_data_dir, tmp_path, capsys):
+    out = tmp_path / "ladder.json"
+    rc = ws.main(["--device", "cpu", "--quick", "--data-dir", str(synthetic_data_dir), "--epochs", "1",
+                  "--batch-size", "4", "--max-train", "24", "--repeats", "2", "--min-window-s", "0.05",
+                  "--out", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert [r["name"] for r in res["rungs"]][0] == "MONAI tutorial recipe" and len(res["rungs"]) == 3
+    assert "partial" not in res and res["environment"]["git"] and res["environment"]["config"]["quick"] is True
+    text = capsys.readouterr().out
+    assert "winner:" in text and "warm" in text
+    assert ws.main(["--from-record", str(out)]) == 0
+    assert "MONAI tutorial recipe" in capsys.readouterr().out
