@@ -240,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("no --variant given: e.g. --variant base:batch=2048 (see --help)")
     import torch
 
-    from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
     from common.measure.energy import EnergyMeter
     from common.measure.environment import collect
     from common.workloads.levers import DATA_PATHS, GRAPHS, PRECISIONS, Levers
-    from common.workloads.mednist_data import MedNISTData
+    from common.workloads.mednist_data import load_mednist
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: run with --device cpu", file=sys.stderr)
@@ -267,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.zeros(1, device=device)  # initialize CUDA before the first memory-statistics call
-    paths, labels, names = list_images(mednist_root(args.data_dir))
-    data = MedNISTData(split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED),
-                       names, source=load_manifest(args.data_dir))
+    data = load_mednist(args.data_dir, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED)
     res: dict[str, Any] = {"device": str(device), "variants": [],
                            "idle_power": idle_power() if device.type == "cuda" else None,
                            # the environment (commit, time) as the run starts, not as it ends

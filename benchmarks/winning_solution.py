@@ -53,15 +53,11 @@ def settings_for(args: argparse.Namespace, device: str):
     """The analysis's settings for this device and mode (CPU runs get the CPU-sized epochs,
     training images and windows); flags given here win."""
     from common.analysis.settings import Settings
+    from common.cli import values_from_args
 
-    values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
-    explicit = set()
-    for flag, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"), ("repeats", "REPEATS")):
-        if getattr(args, flag) is not None:
-            values[name] = getattr(args, flag)
-            explicit.add(name)
-    values["_EXPLICIT"] = explicit
-    return Settings.resolve(values, device, args.quick)
+    given = {name: getattr(args, flag) for flag, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"),
+                                                          ("repeats", "REPEATS")) if getattr(args, flag) is not None}
+    return Settings.resolve(values_from_args(argparse.Namespace(**given), set(given)), device, args.quick)
 
 
 @run_main
@@ -97,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
     from common.measure.energy import EnergyMeter
     from common.measure.environment import collect
     from common.measure.samplers import Monitor
     from common.workloads.ladder import default_rungs, run_ladder
-    from common.workloads.mednist_data import MedNISTData, cap_eval
+    from common.workloads.mednist_data import load_mednist
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: run with --device cpu for the CPU ladder", file=sys.stderr)
@@ -113,11 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     max_train = args.max_train if args.max_train is not None else s.max_train_images
-    paths, labels, names = list_images(mednist_root(args.data_dir))
-    split = split_dataset(paths, labels, s.val_fraction, s.test_fraction, s.seed, max_train=max_train)
-    if s.max_eval_images:
-        split = cap_eval(split, s.max_eval_images)
-    data = MedNISTData(split, names, source=load_manifest(args.data_dir))
+    data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_train=max_train,
+                        max_eval=s.max_eval_images)
     rungs, notes = default_rungs(device, s.batch_size, s.num_workers, args.quick)
     if args.rungs:
         keep = {0} | {int(x) for x in args.rungs.split(",")}

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import config
-from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
 from common.workloads.ladder import (
     batch_candidates,
     default_rungs,
@@ -17,7 +16,7 @@ from common.workloads.ladder import (
     thread_candidates,
 )
 from common.workloads.levers import Levers
-from common.workloads.mednist_data import MedNISTData
+from common.workloads.mednist_data import MedNISTData, load_mednist
 
 CPU = torch.device("cpu")
 
@@ -45,9 +44,7 @@ def test_candidates():
 
 @pytest.fixture(scope="module")
 def data(synthetic_data_dir) -> MedNISTData:
-    paths, labels, names = list_images(mednist_root(synthetic_data_dir))
-    split = split_dataset(paths, labels, config.VAL_FRACTION, config.TEST_FRACTION, 0, max_train=24)
-    return MedNISTData(split, names, source=load_manifest(synthetic_data_dir))
+    return load_mednist(synthetic_data_dir, config.VAL_FRACTION, config.TEST_FRACTION, 0, max_train=24)
 
 
 def test_probe_rung_trains_the_fastest_candidate_and_restores_threads(data):

@@ -70,17 +70,11 @@ class Context:
     def data(self):
         """MedNIST split and decoded arrays (lazy, shared by the sections)."""
         if self._data is None:
-            from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
-            from common.workloads.mednist_data import MedNISTData, cap_eval
+            from common.workloads.mednist_data import load_mednist
 
             s = self.settings
-            root = mednist_root(s.data_dir)
-            paths, labels, names = list_images(root)
-            split = split_dataset(paths, labels, s.val_fraction, s.test_fraction, s.seed,
-                                  max_train=s.max_train_images)
-            if s.max_eval_images:
-                split = cap_eval(split, s.max_eval_images)
-            self._data = MedNISTData(split, names, source=load_manifest(s.data_dir))
+            self._data = load_mednist(s.data_dir, s.val_fraction, s.test_fraction, s.seed,
+                                      max_train=s.max_train_images, max_eval=s.max_eval_images)
         return self._data
 
     def save_arrays(self, path: Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -11,13 +11,17 @@ from typing import Any
 import psutil
 
 
+def logical_cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_workers() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(10, cores - 1))
+    return max(0, min(10, logical_cpus() - 1))
 
 
 def default_threads() -> int:
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return psutil.cpu_count(logical=False) or logical_cpus()
 
 
 @dataclass

@@ -37,13 +37,10 @@ class Rung:
 
 
 def thread_candidates(cur: Levers) -> list[Levers]:
-    import os
+    from common.analysis.settings import default_threads, logical_cpus
 
-    import psutil
-
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    physical = psutil.cpu_count(logical=False) or logical
-    counts = sorted({max(1, physical // 2), physical, logical})
+    physical = default_threads()
+    counts = sorted({max(1, physical // 2), physical, logical_cpus()})
     return [cur.replace(cpu_threads=n) for n in counts]
 
 
@@ -309,6 +306,7 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
     # MFU is taken against the fastest matrix product measured here: bf16 on a GPU (the card's
     # peak); on a CPU without AMX fp32 can be the faster one, and an fp32 rung would exceed 100%
     peak = max(peaks, key=lambda p: p["flops_per_s"])
+    meta = {"train_flops_per_image": flops, "matmul_peak": peak, "matmul_peaks": peaks}
     results = []
     threads = torch.get_num_threads()
     prev: Levers | None = None
@@ -331,13 +329,11 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
             res["probe"] = probed
         results.append(res)
         if on_rung is not None:
-            on_rung({"rungs": results, "partial": True, "train_flops_per_image": flops, "matmul_peak": peak,
-                     "matmul_peaks": peaks})
+            on_rung({"rungs": results, "partial": True, **meta})
         if log:
             acc = res["accuracy"]["test_accuracy"]
             log(f"  {rung.name:<48} {res['images_per_s']['median']:>10.0f} img/s  eff "
                 f"{res['pipeline_efficiency']:.2f}  test acc {acc:.4f}")
     torch.set_num_threads(threads)
     summary = pick_winner(results, tolerance)
-    return {"rungs": results, "summary": summary, "train_flops_per_image": flops, "matmul_peak": peak,
-            "matmul_peaks": peaks}
+    return {"rungs": results, "summary": summary, **meta}

@@ -147,3 +147,16 @@ def cap_eval(split: Split, n: int) -> Split:
     vp, vl = cut(split.val_paths, split.val_labels)
     tp, tl = cut(split.test_paths, split.test_labels)
     return dataclasses.replace(split, val_paths=vp, val_labels=vl, test_paths=tp, test_labels=tl)
+
+
+def load_mednist(data_dir, val_fraction: float, test_fraction: float, seed: int, max_train: int | None = None,
+                 max_eval: int | None = None) -> MedNISTData:
+    """MedNIST under ``data_dir`` split as every script splits it (stratified, seeded), with
+    optional caps on training and on validation/test images."""
+    from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
+
+    paths, labels, names = list_images(mednist_root(data_dir))
+    split = split_dataset(paths, labels, val_fraction, test_fraction, seed, max_train=max_train)
+    if max_eval:
+        split = cap_eval(split, max_eval)
+    return MedNISTData(split, names, source=load_manifest(data_dir))
