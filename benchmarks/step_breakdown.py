@@ -13,8 +13,8 @@ accuracy it reaches. The GPU's idle power is measured once, before anything runs
     python benchmarks/step_breakdown.py --variant base:batch=2048 \\
         --variant fused:batch=2048,fused=1 --variant mm1x1:batch=2048,opt.conv_1x1_as_mm=1
 
-A variant is NAME:key=value,...; keys: batch, precision, channels_last, graph, fused, and
-opt.NAME for an inductor option (values 0/1 are booleans). The rest comes from --base.
+A variant is NAME:key=value,...; keys: batch, precision, channels_last, graph, fused, concat_free
+and opt.NAME for an inductor option (values 0/1 are booleans). The rest comes from --base.
 """
 
 from __future__ import annotations
@@ -107,10 +107,13 @@ def variant_levers(base, spec: dict[str, str]):
             changes["channels_last"] = _value(val) is True
         elif key == "fused":
             changes["fused_optimizer"] = _value(val) is True
+        elif key == "concat_free":
+            changes["concat_free"] = _value(val) is True
         elif key.startswith("opt."):
             options[key[4:]] = _value(val)
         else:
-            raise UserError(f"variant key {key!r} unknown: use batch, precision, channels_last, graph, fused, opt.NAME")
+            raise UserError(f"variant key {key!r} unknown: use batch, precision, channels_last, graph, fused, "
+                            "concat_free, opt.NAME")
     changes["compile_options"] = tuple(sorted(options.items()))
     try:
         return base.replace(**changes)

@@ -7,8 +7,13 @@ from collections.abc import Sequence
 import torch
 
 
-def densenet121(num_classes: int = 6, in_channels: int = 1) -> torch.nn.Module:
-    from monai.networks.nets import DenseNet121
+def densenet121(num_classes: int = 6, in_channels: int = 1, concat_free: bool = False) -> torch.nn.Module:
+    """MONAI's DenseNet121 (2D). ``concat_free``: the same network (parameters, initialisation,
+    state_dict) with a forward that keeps dense blocks as lists (common/densenet_lists.py)."""
+    if concat_free:
+        from common.densenet_lists import ListDenseNet121 as DenseNet121
+    else:
+        from monai.networks.nets import DenseNet121
 
     return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
 

@@ -24,6 +24,8 @@ class Levers:
     # model inside the captured step) | compile | compile_reduce_overhead (torch.compile modes, model only)
     fused_optimizer: bool = False  # Adam's fused CUDA kernel (one launch for all parameters) instead of foreach
     compile_options: tuple = ()  # extra inductor options for the compiled graphs, as ((name, value), ...)
+    concat_free: bool = False  # the same DenseNet121 with a forward that never re-concatenates a dense block
+    # (common/densenet_lists.py): pays under torch.compile only
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -68,6 +70,8 @@ class Levers:
             parts.append(self.graph)
         if self.fused_optimizer:
             parts.append("fused_adam")
+        if self.concat_free:
+            parts.append("concat_free")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 

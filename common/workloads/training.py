@@ -81,7 +81,7 @@ class Trainer:
         if levers.precision == "bf16" and self.is_cuda and not torch.cuda.is_bf16_supported():
             raise ValueError("bf16 is not supported on this GPU")
         torch.manual_seed(seed)
-        self.model = densenet121(num_classes).to(self.device)
+        self.model = densenet121(num_classes, concat_free=levers.concat_free).to(self.device)
         if levers.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = torch.nn.CrossEntropyLoss()
@@ -99,7 +99,11 @@ class Trainer:
         self.compile_seconds: float | None = None
         if levers.graph in ("compile", "compile_reduce_overhead", "compile_cuda_graph"):
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
-            options = dict(levers.compile_options) or None
+            options = dict(levers.compile_options)
+            if levers.concat_free:
+                from common.densenet_lists import COMPILE_OPTIONS
+                options = {**dict(COMPILE_OPTIONS), **options}
+            options = options or None
             if options and mode:
                 # what mode="reduce-overhead" sets: torch.compile takes a mode or options, not both
                 options["triton.cudagraphs"] = True
