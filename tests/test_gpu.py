@@ -135,28 +135,38 @@ def test_sampler_sees_gpu_load():
 
 def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
     """The concat-free DenseNet, compiled with its options, bf16 autocast and channels_last
-    as the ladder runs it, gives MONAI's fp32 eager gradients within bf16's precision."""
+    as the ladder runs it, is as close to MONAI's fp32 gradients as MONAI's own network run
+    the same way (bf16, channels_last): its differences are bf16's, not the rewrite's."""
     from monai.networks.nets import DenseNet121
 
     from common.densenet_lists import COMPILE_OPTIONS, ListDenseNet121
 
     cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
-    torch.manual_seed(0)
-    ref = DenseNet121(**cfg).cuda()
-    torch.manual_seed(0)
-    new = ListDenseNet121(**cfg).cuda().to(memory_format=torch.channels_last)
     x = torch.randn(64, 1, 64, 64, device="cuda")
     y = torch.arange(64, device="cuda") % 6
-    torch.nn.functional.cross_entropy(ref(x), y).backward()
-    compiled = torch.compile(new, options=dict(COMPILE_OPTIONS))
-    with torch.autocast("cuda", torch.bfloat16):
-        out = compiled(x.contiguous(memory_format=torch.channels_last))
-    torch.nn.functional.cross_entropy(out.float(), y).backward()
-    for (name, pr), pn in zip(ref.named_parameters(), new.parameters()):
-        if name == "features.norm0.weight":  # a near-cancelling sum
-            continue
-        rel = float((pn.grad - pr.grad).abs().max() / pr.grad.abs().max())
-        assert rel < 0.1, (name, rel)
-    for (name, br), bn in zip(ref.named_buffers(), new.buffers()):
+
+    def grads(cls, bf16: bool, compile_options=None):
+        torch.manual_seed(0)
+        model = cls(**cfg).cuda()
+        inp = x
+        if bf16:
+            model = model.to(memory_format=torch.channels_last)
+            inp = x.contiguous(memory_format=torch.channels_last)
+        run = torch.compile(model, options=compile_options) if compile_options else model
+        with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+            out = run(inp)
+        torch.nn.functional.cross_entropy(out.float(), y).backward()
+        return {n: p.grad.float() for n, p in model.named_parameters()}, dict(model.named_buffers())
+
+    ref, ref_buf = grads(DenseNet121, bf16=False)
+    monai_bf16, _ = grads(DenseNet121, bf16=True)
+    new, new_buf = grads(ListDenseNet121, bf16=True, compile_options=dict(COMPILE_OPTIONS))
+
+    def rel(g, name):
+        return float((g[name] - ref[name]).abs().max() / ref[name].abs().max())
+
+    for name in ref:
+        assert rel(new, name) <= max(3 * rel(monai_bf16, name), 0.03), (name, rel(new, name), rel(monai_bf16, name))
+    for name, br in ref_buf.items():
         if br.is_floating_point():
-            assert torch.allclose(bn, br, rtol=2e-2, atol=2e-3), name
+            assert torch.allclose(new_buf[name], br, rtol=2e-2, atol=2e-3), name
