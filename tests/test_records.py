@@ -45,3 +45,15 @@ def test_commit_of_a_copy_without_git_comes_from_suite_commit(monkeypatch, tmp_p
     monkeypatch.setenv("SUITE_COMMIT", "abc1234")
     got = environment.git_commit()
     assert got["commit"] == "abc1234" and "SUITE_COMMIT" in got["source"]
+
+
+def test_suite_commit_wins_over_a_stale_git_in_the_copy(monkeypatch):
+    """A lent machine's copy may carry a .git that is not the code copied: the commit the
+    caller names is the one recorded."""
+    from common.measure import environment
+
+    monkeypatch.delenv("SUITE_COMMIT", raising=False)
+    own = environment.git_commit()["commit"]
+    monkeypatch.setenv("SUITE_COMMIT", "abc1234")
+    got = environment.git_commit()
+    assert got["commit"] == "abc1234" != own and got["source"] == "SUITE_COMMIT"

@@ -24,21 +24,21 @@ def _cpu_model() -> str | None:
 
 
 def git_commit() -> dict[str, Any]:
-    """The checkout's commit; in a copy without .git (a lent GPU machine), the commit named by
-    the SUITE_COMMIT environment variable, marked as such."""
+    """The commit that runs: the one named by the SUITE_COMMIT environment variable where set
+    (a copy on a lent GPU machine, whose .git, if any, is not the code that was copied), else
+    the checkout's."""
+    given = os.environ.get("SUITE_COMMIT")
+    if given:
+        return {"commit": given, "dirty": None, "source": "SUITE_COMMIT"}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                capture_output=True, text=True, timeout=5)
         if sha.returncode == 0:
             return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-        out = {"commit": None, "reason": sha.stderr.strip() or "not a git checkout"}
+        return {"commit": None, "reason": sha.stderr.strip() or "not a git checkout"}
     except (OSError, subprocess.SubprocessError) as exc:
-        out = {"commit": None, "reason": str(exc)}
-    given = os.environ.get("SUITE_COMMIT")
-    if given:
-        return {"commit": given, "dirty": None, "source": f"SUITE_COMMIT; git said: {out['reason']}"}
-    return out
+        return {"commit": None, "reason": str(exc)}
 
 
 def gpu_info() -> dict[str, Any]:
