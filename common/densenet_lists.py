@@ -33,9 +33,14 @@ from monai.networks.nets import DenseNet121
 from monai.networks.nets.densenet import _DenseBlock, _Transition
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
-# inductor options this forward needs to pay: a concatenation feeding the normalisation is
-# generated as masked loads in that kernel, whatever the number of inputs (a block has up to 25)
-COMPILE_OPTIONS = (("force_pointwise_cat", True),)
+
+def compile_options() -> dict:
+    """The inductor options this forward needs to pay: a concatenation feeding the
+    normalisation is generated as masked loads in that kernel, whatever the number of inputs
+    (a block has up to 25). Empty where this torch's inductor lacks the option."""
+    from torch._inductor import config as inductor_config
+
+    return {"force_pointwise_cat": True} if hasattr(inductor_config, "force_pointwise_cat") else {}
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:

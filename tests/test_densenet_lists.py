@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.networks.nets import DenseNet121
 
-from common.densenet_lists import COMPILE_OPTIONS, ListDenseNet121
+from common.densenet_lists import ListDenseNet121, compile_options
 from common.models import densenet121
 from common.workloads.levers import Levers
 
@@ -86,9 +86,19 @@ def test_compiled_concat_free_matches_eager_monai():
     ref, new = _pair(torch.float32, block_config=(2, 3))
     x = torch.randn(8, 1, 64, 64)
     y = torch.arange(8) % 6
-    compiled = torch.compile(new, options=dict(COMPILE_OPTIONS))
+    compiled = torch.compile(new, options=compile_options())
     out_ref, out_new = _step(ref, x, y), _step(compiled, x, y)
     assert _rel(out_new, out_ref) < 1e-4
     for (name, pr), pn in zip(ref.named_parameters(), new.parameters()):
         if name != "features.norm0.weight":  # near-cancelling sum, see above
             assert _rel(pn.grad, pr.grad) < 1e-2, name
+
+
+def test_compile_options_are_options_of_this_inductor():
+    """torch.compile rejects unknown options: the ones the lever adds exist here (on the
+    torch this suite is tested with, force_pointwise_cat does)."""
+    from torch._inductor import config as inductor_config
+
+    opts = compile_options()
+    assert all(hasattr(inductor_config, k) for k in opts)
+    assert opts.get("force_pointwise_cat") is True

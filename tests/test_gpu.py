@@ -139,7 +139,7 @@ def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
     the same way (bf16, channels_last): its differences are bf16's, not the rewrite's."""
     from monai.networks.nets import DenseNet121
 
-    from common.densenet_lists import COMPILE_OPTIONS, ListDenseNet121
+    from common.densenet_lists import ListDenseNet121, compile_options
 
     cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
     x = torch.randn(64, 1, 64, 64, device="cuda")
@@ -160,7 +160,7 @@ def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
 
     ref, ref_buf = grads(DenseNet121, bf16=False)
     monai_bf16, _ = grads(DenseNet121, bf16=True)
-    new, new_buf = grads(ListDenseNet121, bf16=True, compile_options=dict(COMPILE_OPTIONS))
+    new, new_buf = grads(ListDenseNet121, bf16=True, compile_options=compile_options())
 
     def rel(g, name):
         return float((g[name] - ref[name]).abs().max() / ref[name].abs().max())

@@ -101,8 +101,8 @@ class Trainer:
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
             options = dict(levers.compile_options)
             if levers.concat_free:
-                from common.densenet_lists import COMPILE_OPTIONS
-                options = {**dict(COMPILE_OPTIONS), **options}
+                from common.densenet_lists import compile_options
+                options = {**compile_options(), **options}
             options = options or None
             if options and mode:
                 # what mode="reduce-overhead" sets: torch.compile takes a mode or options, not both
