@@ -22,7 +22,8 @@ layer that reads it). On a GPU at MedNIST's 64x64 the training step is bound by 
   convolution a quarter of the pixels.
 
 Eager, it computes the same as MONAI's forward up to floating-point rounding (the tests
-compare outputs, gradients and running statistics); it pays only under ``torch.compile``.
+compare outputs, gradients and running statistics); it pays only under ``torch.compile`` on a
+GPU. On a CPU, inductor's C++ masked loads make it slower than MONAI's forward (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Levers:
     fused_optimizer: bool = False  # Adam's fused CUDA kernel (one launch for all parameters) instead of foreach
     compile_options: tuple = ()  # extra inductor options for the compiled graphs, as ((name, value), ...)
     concat_free: bool = False  # the same DenseNet121 with a forward that never re-concatenates a dense block
-    # (common/densenet_lists.py): pays under torch.compile only
+    # (common/densenet_lists.py): pays under torch.compile on a GPU only
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
