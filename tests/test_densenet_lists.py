@@ -11,8 +11,6 @@ from common.densenet_lists import ListDenseNet121, compile_options
 from common.models import densenet121
 from common.workloads.levers import Levers
 
-SMALL = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
-
 
 def _pair(dtype=torch.float64, **kw):
     cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, **kw)
