@@ -221,6 +221,7 @@ def table(res: dict[str, Any]) -> str:
         lines.append(f"{v['name']:<14} {v['images_per_s']['median']:>9.0f} "
                      f"{v['gpu_j_per_image'] or float('nan'):>8.4f} {v['gpu_avg_power_w'] or float('nan'):>5.0f} "
                      f"{acc_s:>9}  {shares or v['profile'].get('reason', '')}")
+    lines += [f"{f['name']:<14} failed: {f['error']}" for f in res.get("failed", [])]
     return "\n".join(lines)
 
 
@@ -270,18 +271,27 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
         torch.zeros(1, device=device)  # initialize CUDA before the first memory-statistics call
     data = load_mednist(args.data_dir, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED)
-    res: dict[str, Any] = {"device": str(device), "variants": [],
+    res: dict[str, Any] = {"device": str(device), "variants": [], "failed": [],
                            "idle_power": idle_power() if device.type == "cuda" else None,
                            # the environment (commit, time) as the run starts, not as it ends
                            "environment": collect(config={"epochs": args.epochs, "base": args.base},
                                                   dataset=data.source, seed=config.SEED)}
     energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
     for name, lv in variants:
-        res["variants"].append(measure_variant(name, lv, data, device, epochs=args.epochs, repeats=args.repeats,
-                                               min_window_s=args.min_window_s, profile_n=args.profile_steps,
-                                               energy=energy, log=lambda s: print(s, flush=True)))
+        try:
+            res["variants"].append(measure_variant(name, lv, data, device, epochs=args.epochs, repeats=args.repeats,
+                                                   min_window_s=args.min_window_s, profile_n=args.profile_steps,
+                                                   energy=energy, log=lambda s: print(s, flush=True)))
+        except Exception as exc:  # one variant that fails (an option this torch lacks) spoils none of the others
+            why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
+            res["failed"].append({"name": name, "label": lv.label(), "error": why})
+            print(f"{name:<14} failed: {why}", file=sys.stderr, flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         if args.out:  # after every variant: a run cut short keeps what it measured
             write_json(args.out, res)
+    if not res["variants"]:
+        raise UserError(f"every variant failed: {'; '.join(f['name'] + ': ' + f['error'] for f in res['failed'])}")
     print()
     print(table(res))
     if args.out:

@@ -89,6 +89,29 @@ def test_step_breakdown_runs_on_the_cpu(synthetic_data_dir, tmp_path, capsys):
     assert out.with_suffix(".png").stat().st_size > 10_000  # the figure beside the JSON
 
 
+def test_step_breakdown_keeps_going_past_a_failed_variant(synthetic_data_dir, tmp_path, monkeypatch, capsys):
+    real = sb.measure_variant
+
+    def flaky(name, *a, **k):
+        if name == "bad":
+            raise RuntimeError("option 'no_such_option' is not known to this torch\nsecond line")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(sb, "measure_variant", flaky)
+    out = tmp_path / "sb.json"
+    common = ["--device", "cpu", "--data-dir", str(synthetic_data_dir), "--base", "device_resident,fp32",
+              "--repeats", "2", "--min-window-s", "0.05", "--profile-steps", "1"]
+    rc = sb.main(common + ["--variant", "bad:batch=4", "--variant", "good:batch=4", "--out", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert [v["name"] for v in res["variants"]] == ["good"]
+    assert res["failed"] == [{"name": "bad", "label": res["failed"][0]["label"],
+                              "error": "RuntimeError: option 'no_such_option' is not known to this torch"}]
+    assert "bad            failed: RuntimeError" in capsys.readouterr().out  # in the printed table too
+    assert sb.main(common + ["--variant", "bad:batch=4"]) == 2  # nothing measured: an error, not an empty table
+    assert "every variant failed: bad: RuntimeError" in capsys.readouterr().err
+
+
 def test_winning_solution_uses_the_cpu_sizes_unless_told(monkeypatch):
     import config
 
