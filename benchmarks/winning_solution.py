@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"{config.CPU_MAX_TRAIN_IMAGES} on the CPU)")
     p.add_argument("--quick", action="store_true", help="the short ladder and sizes of --quick analyses")
     p.add_argument("--rungs", default=None, help="comma-separated rung indices to run (0 = recipe, always run)")
+    p.add_argument("--inductor-tuning", action=argparse.BooleanOptionalAction, default=config.LADDER_INDUCTOR_TUNING,
+                   help="add inductor's tuning rungs after the concat-free rung (GPU): programmatic dependent "
+                        "launch, coordinate-descent tuning; minutes of compilation each "
+                        "[config.LADDER_INDUCTOR_TUNING=%(default)s]")
     p.add_argument("--repeats", type=int, default=None,
                    help=f"timed windows per rung [config.REPEATS={config.REPEATS}]")
     p.add_argument("--min-window-s", type=float, default=1.0, help="shortest timed window (energy counters)")
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     max_train = args.max_train if args.max_train is not None else s.max_train_images
     data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_train=max_train,
                         max_eval=s.max_eval_images)
-    rungs, notes = default_rungs(device, s.batch_size, s.num_workers, args.quick)
+    rungs, notes = default_rungs(device, s.batch_size, s.num_workers, args.quick, tuning=args.inductor_tuning)
     if args.rungs:
         keep = {0} | {int(x) for x in args.rungs.split(",")}
         rungs = [r for i, r in enumerate(rungs) if i in keep]
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{s.cpu_threads} threads", flush=True)
     # the environment (commit, time) as the run starts, not as it ends
     environment = collect(config={"epochs": s.epochs, "batch_size": s.batch_size, "max_train": max_train,
-                                  "quick": args.quick, "measure_steps": s.measure_steps, "repeats": s.repeats},
+                                  "quick": args.quick, "measure_steps": s.measure_steps, "repeats": s.repeats,
+                                  "inductor_tuning": args.inductor_tuning},
                           dataset=data.source, seed=s.seed)
     with Monitor(s.sample_hz, gpu_index=0 if device.type == "cuda" else None) as mon:
         res = run_ladder(rungs, data, device, lr=s.lr, base_batch=s.base_batch, seed=s.seed, epochs=s.epochs,
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                          repeats=s.repeats, warmup=s.warmup_steps, min_window_s=args.min_window_s,
                          energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
                          monitor=mon, log=lambda line: print(line, flush=True),
+                         epoch_window_max_s=config.LOADER_EPOCH_WINDOW_MAX_S,
                          on_rung=(lambda partial: write_json(args.out, {**partial, "environment": environment}))
                          if args.out else None)
     res["notes"] = notes + list(s.notes)

@@ -92,3 +92,50 @@ def test_pick_winner_takes_the_fastest_within_the_gate():
     assert abs(compiled["time_to_accuracy_ratio_warm"] - 1.0 / 0.2) < 1e-9
     ungated = pick_winner([_rung(0.4, 10.0, reached=False), _rung(0.3, 20.0, reached=False)], 0.005)
     assert ungated["winner_index"] == 1 and not ungated["gate_applied"] and "not applied" in ungated["gate_reason"]
+
+
+def test_dataloader_rungs_are_timed_in_whole_epochs_from_a_boundary(data):
+    """Windows of a few steps would time the workers' prefetch queue, not the recipe: a rung
+    fed by DataLoader workers is timed in whole epochs, each from an epoch boundary; a
+    device-resident rung, or one whose epochs are too long, keeps windows of steps."""
+    from common.workloads.ladder import Rung, run_rung
+
+    kw = dict(lr=1e-3, base_batch=4, seed=0, epochs=1, target=0.97, steps=1, repeats=2, warmup=1, min_window_s=0.01)
+    loader = Rung("recipe", Levers("tutorial", batch_size=4, num_workers=1), "baseline")
+    r = run_rung(loader, data, CPU, **kw)
+    per_epoch = -(-len(data.train_paths_labels()[0]) // 4)
+    assert r["window"]["kind"] == "epochs" and r["steps_per_window"] == per_epoch * r["window"]["epochs"]
+    assert r["end_to_end"]["images"] == [len(data.train_paths_labels()[0]) * r["window"]["epochs"]] * 2
+    long_epochs = run_rung(loader, data, CPU, **kw, epoch_window_max_s=0.0)
+    assert long_epochs["window"]["kind"] == "steps" and "more than 0 s" in long_epochs["window"]["reason"]
+    resident = run_rung(Rung("resident", Levers("device_resident", batch_size=4), "data_path"), data, CPU, **kw)
+    assert resident["window"]["kind"] == "steps" and "no DataLoader workers" in resident["window"]["reason"]
+
+
+def test_steps_left_in_epoch_follows_the_stream(data):
+    from common.workloads.training import Trainer
+
+    t = Trainer(data, Levers("tutorial", batch_size=5, num_workers=0), CPU, lr=1e-3, base_batch=5, seed=0)
+    per_epoch = t.steps_per_epoch()
+    assert per_epoch == 5 and t.steps_left_in_epoch() == 0  # 24 images: 4 full batches and one of 4
+    t.run_steps(2)
+    assert t.steps_left_in_epoch() == 3
+    t.run_steps(3)
+    assert t.steps_left_in_epoch() == 0
+    n, _ = t.run_steps(1)  # the next epoch starts with a full batch
+    assert n == 5 and t.steps_left_in_epoch() == 4
+
+
+def test_tuning_rungs_follow_what_this_torch_and_device_have():
+    from common.workloads.ladder import inductor_has, tuning_rungs
+
+    assert inductor_has("coordinate_descent_tuning") and not inductor_has("triton.no_such_option")
+    assert not inductor_has("no_such_group.enable_pdl")
+    cur = Levers("device_resident", "bf16", True, 2048, graph="compile_cuda_graph", concat_free=True)
+    rungs, notes = tuning_rungs(cur, CPU)
+    assert [r.name for r in rungs] == ["coordinate-descent tuned kernels"]
+    assert dict(rungs[0].levers.compile_options) == {"coordinate_descent_tuning": True}
+    assert rungs[0].levers.concat_free and rungs[0].levers.batch_size == 2048  # built on the rung before
+    assert len(notes) == 1 and "programmatic-dependent-launch rung left out" in notes[0]
+    names = [r.name for r in default_rungs(CPU, 300, 4, quick=False, tuning=True)[0]]
+    assert names == [r.name for r in default_rungs(CPU, 300, 4, quick=False)[0]]  # a GPU ladder's rungs only

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import config
 from common.analysis.context import Context
 from common.workloads.ladder import default_rungs, run_ladder
 
@@ -14,12 +15,13 @@ NAME = "winning_solution"
 
 def measure(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
-    rungs, notes = default_rungs(ctx.device, s.batch_size, s.num_workers, s.quick)
+    rungs, notes = default_rungs(ctx.device, s.batch_size, s.num_workers, s.quick, tuning=config.LADDER_INDUCTOR_TUNING)
     lines: list[str] = []
     res = run_ladder(rungs, ctx.data, ctx.device, lr=s.lr, base_batch=s.base_batch, seed=s.seed, epochs=s.epochs,
                      target=s.accuracy_target, tolerance=s.accuracy_tolerance, steps=s.measure_steps,
                      repeats=s.repeats, warmup=s.warmup_steps, min_window_s=0.3 if s.quick else 1.0,
-                     energy=ctx.energy, monitor=ctx.monitor, log=lines.append, progress_factory=ctx.tqdm)
+                     energy=ctx.energy, monitor=ctx.monitor, log=lines.append, progress_factory=ctx.tqdm,
+                     epoch_window_max_s=config.LOADER_EPOCH_WINDOW_MAX_S)
     res["notes"] = notes
     res["train_images"] = len(ctx.data.train_paths_labels()[0])
     res["epochs"] = s.epochs

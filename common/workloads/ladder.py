@@ -68,8 +68,51 @@ def bf16_ok(device: torch.device) -> tuple[bool, str | None]:
     return False, f"CPU has no native bf16 (capability {cap}; no avx512_bf16/amx_bf16 flag)"
 
 
-def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -> tuple[list[Rung], list[str]]:
-    """The ladder for this device. Returns (rungs, notes about rungs left out and why)."""
+def inductor_has(name: str) -> bool:
+    """Whether this torch's inductor has the (dotted) option ``name``."""
+    from torch._inductor import config as inductor_config
+
+    obj: Any = inductor_config
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
+
+
+def tuning_rungs(cur: Levers, device: torch.device) -> tuple[list[Rung], list[str]]:
+    """Inductor's own tuning, after the concat-free rung (``tuning=True``; not in the default
+    ladder: each compiles the whole step again, minutes apiece). Coordinate-descent tuning
+    benchmarks block sizes and warps for every generated kernel instead of taking inductor's
+    heuristics (the step is ~60% inductor pointwise/reduction kernels); Hopper's programmatic
+    dependent launch then lets a kernel start while the one before it drains."""
+    rungs: list[Rung] = []
+    notes: list[str] = []
+    opts = dict(cur.compile_options)
+    major = torch.cuda.get_device_capability(device)[0] if device.type == "cuda" else 0
+    if inductor_has("coordinate_descent_tuning"):
+        opts["coordinate_descent_tuning"] = True
+        cur = cur.replace(compile_options=tuple(sorted(opts.items())))
+        rungs.append(Rung("coordinate-descent tuned kernels", cur, "inductor coordinate_descent_tuning=True",
+                          "better block sizes for the memory-bound BN/ReLU kernels: +3-8%, minutes more compilation"))
+    else:
+        notes.append("coordinate-descent rung left out: this torch's inductor has no coordinate_descent_tuning")
+    if not inductor_has("triton.enable_pdl"):
+        notes.append("programmatic-dependent-launch rung left out: this torch's inductor has no triton.enable_pdl")
+    elif major < 9:
+        notes.append(f"programmatic-dependent-launch rung left out: needs compute capability 9.0+, not {major}.x")
+    else:
+        opts["triton.enable_pdl"] = True
+        cur = cur.replace(compile_options=tuple(sorted(opts.items())))
+        rungs.append(Rung("programmatic dependent launch", cur, "inductor triton.enable_pdl=True",
+                          "kernel tails overlap the next kernel's start: +2-5% (~2,000 kernels per step)"))
+    return rungs, notes
+
+
+def default_rungs(device: torch.device, batch: int, workers: int, quick: bool, tuning: bool = False
+                  ) -> tuple[list[Rung], list[str]]:
+    """The ladder for this device. Returns (rungs, notes about rungs left out and why).
+    ``tuning`` adds inductor's tuning rungs after the last GPU rung (``tuning_rungs``)."""
     notes: list[str] = []
     base = Levers("tutorial", "fp32", False, batch, workers)
     rungs = [Rung("MONAI tutorial recipe", base, "baseline: per-sample MONAI transforms in DataLoader workers, fp32",
@@ -130,6 +173,10 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool) -
             rungs.append(Rung("concat-free dense blocks (same network)", cur, "concat_free=True",
                               "each layer reads its block once instead of copying it and re-reading it for "
                               "statistics: -10-15% memory traffic, so J/image and time alike"))
+            if tuning:
+                extra, why = tuning_rungs(cur, device)
+                rungs += extra
+                notes += why
         else:
             cur = cur.replace(batch_size=big, graph="cuda_graph")
             rungs.append(Rung(f"batch {big} + CUDA graph", cur, f"batch_size={big}, graph=cuda_graph",
@@ -203,9 +250,49 @@ def _mean_in_windows(samples: list[dict], key: str, windows: list[tuple[float, f
     return float(np.mean(vals)) if vals else None
 
 
+# a DataLoader-fed rung is timed in windows of whole epochs where an epoch takes at most this long
+EPOCH_WINDOW_MAX_S = 20.0
+
+
+def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, warmup: int, min_window_s: float,
+                      epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> tuple[int, int, dict[str, Any]]:
+    """Steps per end-to-end window and warm-up steps for a trained rung, and why.
+
+    A rung fed by DataLoader workers (the tutorial recipe) that are faster than the model
+    cannot be timed in windows of a few steps: between windows the workers fill their
+    prefetch queue (2 batches per worker), the next window drains it at model speed, and a
+    window that crosses an epoch end waits for a fresh set of workers (the tutorial's
+    DataLoader starts them every epoch). Such windows measure where they fall, not the recipe:
+    in run M the recipe's windows spread over 4x. Its windows are therefore whole epochs, each
+    starting at an epoch boundary (training has just ended on one), so that every window holds
+    one worker start and one epoch of batches, as training does. Device-resident rungs have no
+    queue to drain and keep short windows."""
+    lv = trainer.levers
+
+    def short(why: str) -> tuple[int, int, dict[str, Any]]:
+        n = calibrated_steps(trainer.run_steps, trainer.device, lv.batch_size, steps, min_window_s)
+        return n, warmup, {"kind": "steps", "steps": n, "reason": why}
+
+    if lv.data_path == "device_resident" or lv.num_workers == 0:
+        return short("no DataLoader workers: no prefetch queue between windows")
+    per_epoch = trainer.steps_per_epoch()
+    epoch_s = [h["train_s"] for h in accuracy.get("history", [])]
+    typical = float(np.median(epoch_s)) if epoch_s else None
+    if typical is None:
+        return short("no trained epoch to size the windows by")
+    if typical > epoch_window_max_s:
+        return short(f"an epoch takes {typical:.1f} s here, more than {epoch_window_max_s:.0f} s")
+    trainer.run_steps(trainer.steps_left_in_epoch())  # training ends on a boundary; this makes sure
+    epochs_per_window = max(1, math.ceil(min_window_s / typical)) if typical > 0 else 1
+    return per_epoch * epochs_per_window, 0, {
+        "kind": "epochs", "epochs": epochs_per_window, "steps": per_epoch * epochs_per_window,
+        "reason": "DataLoader workers: whole epochs from an epoch boundary (a worker start and a full epoch each)"}
+
+
 def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
              target: float, steps: int, repeats: int, warmup: int, min_window_s: float, energy=None, monitor=None,
-             flops_per_image: int | None = None, peak_flops: float | None = None, progress=None) -> dict[str, Any]:
+             flops_per_image: int | None = None, peak_flops: float | None = None, progress=None,
+             epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> dict[str, Any]:
     """Train one rung to the accuracy gate, then time it end to end and model-only."""
     out: dict[str, Any] = {"name": rung.name, "lever": rung.lever, "predicted": rung.predicted,
                            "levers": rung.levers.to_dict(), "label": rung.levers.label()}
@@ -214,8 +301,9 @@ def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: i
     t0 = clock()
     trainer = Trainer(data, rung.levers, device, lr=lr, base_batch=base_batch, seed=seed)
     out["accuracy"] = train_to_accuracy(trainer, epochs, target, progress=progress)
-    n = calibrated_steps(trainer.run_steps, device, rung.levers.batch_size, steps, min_window_s)
-    e2e = steady_throughput(trainer, n, repeats, warmup, energy=energy)
+    n, e2e_warmup, out["window"] = end_to_end_window(trainer, out["accuracy"], steps, warmup, min_window_s,
+                                                     epoch_window_max_s)
+    e2e = steady_throughput(trainer, n, repeats, e2e_warmup, energy=energy)
     out["end_to_end"] = e2e
     out["steps_per_window"] = n
     runner = trainer.model_only_runner()
@@ -300,7 +388,8 @@ def _changed(before: Levers, after: Levers) -> str:
 def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
                target: float, tolerance: float, steps: int, repeats: int, warmup: int, min_window_s: float,
                energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None,
-               on_rung: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+               on_rung: Callable[[dict[str, Any]], None] | None = None,
+               epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> dict[str, Any]:
     """Run the rungs in order (a probe rung builds on the rung before it) and pick the winner.
     ``on_rung`` gets the results so far after every rung, so that a run cut short keeps them."""
     flops = train_flops_per_image(device)
@@ -325,7 +414,8 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
         try:
             res = run_rung(rung, data, device, lr=lr, base_batch=base_batch, seed=seed, epochs=epochs, target=target,
                            steps=steps, repeats=repeats, warmup=warmup, min_window_s=min_window_s, energy=energy,
-                           monitor=monitor, flops_per_image=flops, peak_flops=peak["flops_per_s"], progress=bar)
+                           monitor=monitor, flops_per_image=flops, peak_flops=peak["flops_per_s"], progress=bar,
+                           epoch_window_max_s=epoch_window_max_s)
         finally:
             if bar is not None:
                 bar.close()

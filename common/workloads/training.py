@@ -111,6 +111,7 @@ class Trainer:
             self.forward_model = torch.compile(self.model, mode=mode, dynamic=False, options=options)
         self.augment = BatchedAugment2D().to(self.device)
         self._batches: Iterator | None = None
+        self._epoch_pos = 0  # batches taken from the current epoch
         self._resident: DeviceResidentData | None = None
         self._graph: _GraphedStep | None = None
         self.step_count = 0
@@ -161,12 +162,20 @@ class Trainer:
     def _next_batch(self):
         """Next batch from an endless stream of epochs."""
         if self._batches is None:
-            self._batches = self.epoch_batches()
+            self._batches, self._epoch_pos = self.epoch_batches(), 0
         try:
-            return next(self._batches)
+            batch = next(self._batches)
         except StopIteration:
-            self._batches = self.epoch_batches()
-            return next(self._batches)
+            self._batches, self._epoch_pos = self.epoch_batches(), 0
+            batch = next(self._batches)
+        self._epoch_pos += 1
+        return batch
+
+    def steps_left_in_epoch(self) -> int:
+        """Steps until the stream of batches reaches an epoch boundary (0 where it is on one)."""
+        if self._batches is None:
+            return 0
+        return max(0, self.steps_per_epoch() - self._epoch_pos)
 
     # -- one step ---------------------------------------------------------------------------
     def _prepare(self, batch, win) -> tuple[torch.Tensor, torch.Tensor]:
