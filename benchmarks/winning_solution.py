@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import config  # noqa: E402
 from common.atomic import write_json  # noqa: E402
-from common.errors import run_main  # noqa: E402
+from common.errors import UserError, run_main  # noqa: E402
 
 
 def table(res: dict, device: str) -> str:
@@ -92,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
 
         raw = json.loads(Path(args.from_record).read_text())
         res = raw.get("data", raw)
+        if "summary" not in res:  # a run cut short: its record holds the rungs measured so far
+            from common.workloads.ladder import pick_winner
+
+            if not res.get("rungs"):
+                raise UserError(f"{args.from_record}: no rung was measured in this record; nothing to print")
+            res["summary"] = pick_winner(res["rungs"], config.ACCURACY_TOLERANCE)
+            print(f"partial record: the run stopped after {len(res['rungs'])} rung(s); "
+                  "the winner is the best of those")
         print(table(res, raw.get("device", "cuda" if res["matmul_peak"]["n"] >= 4096 else "cpu")))
         return 0
 

@@ -138,3 +138,14 @@ def test_winning_solution_runs_the_quick_cpu_ladder(synthetic_data_dir, tmp_path
     assert "winner:" in text and "warm" in text
     assert ws.main(["--from-record", str(out)]) == 0
     assert "MONAI tutorial recipe" in capsys.readouterr().out
+    # a run cut short leaves the rungs so far without a summary: still printable, and it says so
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps({**{k: v for k, v in res.items() if k != "summary"}, "rungs": res["rungs"][:2],
+                               "partial": True}))
+    assert ws.main(["--from-record", str(cut)]) == 0
+    text = capsys.readouterr().out
+    assert "partial record: the run stopped after 2 rung(s)" in text and "winner:" in text
+    assert res["rungs"][2]["name"] not in text
+    cut.write_text(json.dumps({**{k: v for k, v in res.items() if k != "summary"}, "rungs": []}))
+    assert ws.main(["--from-record", str(cut)]) == 2
+    assert "no rung was measured" in capsys.readouterr().err
