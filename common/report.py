@@ -171,7 +171,10 @@ def write_report(root: Path, device: str) -> Path:
               "estimates.",
               "- The optimization ladder changes one lever per rung, trains every rung from scratch for the same "
               "epochs on the same split, and names as winner the fastest rung whose test accuracy stays within the "
-              "tolerance of the MONAI tutorial recipe's.", ""]
+              "tolerance of the MONAI tutorial recipe's. A rung fed by DataLoader workers (the recipe) is timed "
+              "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
+              "as in training; shorter windows would time the workers' prefetch queue), where an epoch takes at most "
+              "`LOADER_EPOCH_WINDOW_MAX_S`; the records say which windows each rung got.", ""]
     path = reports / file_name(device, "report.md")
     write_text(path, "\n".join(lines) + "\n")
     write_json(reports / file_name(device, "report_index.json"),
