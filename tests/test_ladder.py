@@ -126,7 +126,7 @@ def test_steps_left_in_epoch_follows_the_stream(data):
     assert n == 5 and t.steps_left_in_epoch() == 4
 
 
-def test_tuning_rungs_follow_what_this_torch_and_device_have():
+def test_tuning_rungs_follow_what_this_torch_and_device_have(monkeypatch):
     from common.workloads.ladder import inductor_has, tuning_rungs
 
     assert inductor_has("coordinate_descent_tuning") and not inductor_has("triton.no_such_option")
@@ -137,5 +137,13 @@ def test_tuning_rungs_follow_what_this_torch_and_device_have():
     assert dict(rungs[0].levers.compile_options) == {"coordinate_descent_tuning": True}
     assert rungs[0].levers.concat_free and rungs[0].levers.batch_size == 2048  # built on the rung before
     assert len(notes) == 1 and "programmatic-dependent-launch rung left out" in notes[0]
+    # on a Hopper card (capability 9.0; faked here, no GPU needed) PDL comes first, then both
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    hopper, notes = tuning_rungs(cur, torch.device("cuda"))
+    assert [r.name for r in hopper] == ["programmatic dependent launch", "coordinate-descent tuned kernels"]
+    assert dict(hopper[1].levers.compile_options) == {"triton.enable_pdl": True, "coordinate_descent_tuning": True}
+    assert notes == []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert "not 8.x" in tuning_rungs(cur, torch.device("cuda"))[1][0]
     names = [r.name for r in default_rungs(CPU, 300, 4, quick=False, tuning=True)[0]]
     assert names == [r.name for r in default_rungs(CPU, 300, 4, quick=False)[0]]  # a GPU ladder's rungs only

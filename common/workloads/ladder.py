@@ -82,21 +82,15 @@ def inductor_has(name: str) -> bool:
 
 def tuning_rungs(cur: Levers, device: torch.device) -> tuple[list[Rung], list[str]]:
     """Inductor's own tuning, after the concat-free rung (``tuning=True``; not in the default
-    ladder: each compiles the whole step again, minutes apiece). Coordinate-descent tuning
-    benchmarks block sizes and warps for every generated kernel instead of taking inductor's
-    heuristics (the step is ~60% inductor pointwise/reduction kernels); Hopper's programmatic
-    dependent launch then lets a kernel start while the one before it drains."""
+    ladder: each compiles the whole step again). Hopper's programmatic dependent launch lets a
+    kernel start while the one before it drains (~2,000 kernels per step); coordinate-descent
+    tuning then benchmarks block sizes and warps for every generated kernel instead of taking
+    inductor's heuristics (the step is ~60% inductor pointwise/reduction kernels). It comes
+    last: on an H200 its compilation ran past 10 minutes (docs/PERFORMANCE.md, run P)."""
     rungs: list[Rung] = []
     notes: list[str] = []
     opts = dict(cur.compile_options)
     major = torch.cuda.get_device_capability(device)[0] if device.type == "cuda" else 0
-    if inductor_has("coordinate_descent_tuning"):
-        opts["coordinate_descent_tuning"] = True
-        cur = cur.replace(compile_options=tuple(sorted(opts.items())))
-        rungs.append(Rung("coordinate-descent tuned kernels", cur, "inductor coordinate_descent_tuning=True",
-                          "better block sizes for the memory-bound BN/ReLU kernels: +3-8%, minutes more compilation"))
-    else:
-        notes.append("coordinate-descent rung left out: this torch's inductor has no coordinate_descent_tuning")
     if not inductor_has("triton.enable_pdl"):
         notes.append("programmatic-dependent-launch rung left out: this torch's inductor has no triton.enable_pdl")
     elif major < 9:
@@ -106,6 +100,13 @@ def tuning_rungs(cur: Levers, device: torch.device) -> tuple[list[Rung], list[st
         cur = cur.replace(compile_options=tuple(sorted(opts.items())))
         rungs.append(Rung("programmatic dependent launch", cur, "inductor triton.enable_pdl=True",
                           "kernel tails overlap the next kernel's start: +2-5% (~2,000 kernels per step)"))
+    if inductor_has("coordinate_descent_tuning"):
+        opts["coordinate_descent_tuning"] = True
+        cur = cur.replace(compile_options=tuple(sorted(opts.items())))
+        rungs.append(Rung("coordinate-descent tuned kernels", cur, "inductor coordinate_descent_tuning=True",
+                          "better block sizes for the memory-bound BN/ReLU kernels: +3-8%; over 10 min of compilation"))
+    else:
+        notes.append("coordinate-descent rung left out: this torch's inductor has no coordinate_descent_tuning")
     return rungs, notes
 
 
