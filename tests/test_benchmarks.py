@@ -4,6 +4,7 @@ the winning-solution benchmark's CPU settings."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,16 @@ def test_winning_solution_runs_the_quick_cpu_ladder(synthetic_data_dir, tmp_path
     cut.write_text(json.dumps({**{k: v for k, v in res.items() if k != "summary"}, "rungs": []}))
     assert ws.main(["--from-record", str(cut)]) == 2
     assert "no rung was measured" in capsys.readouterr().err
+
+
+def test_performance_doc_table_is_what_its_record_prints(capsys):
+    """The run-P table in docs/PERFORMANCE.md is the benchmark's own printout of the record
+    committed beside it, not numbers typed by hand."""
+    root = Path(__file__).resolve().parents[1]
+    record = root / "docs" / "records" / "winning_solution_run_P.json"
+    assert ws.main(["--from-record", str(record)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line[:3].strip().isdigit()]
+    assert len(printed) == 2
+    doc = (root / "docs" / "PERFORMANCE.md").read_text()
+    for line in printed:
+        assert line in doc, line
