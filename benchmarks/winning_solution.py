@@ -140,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
                          repeats=s.repeats, warmup=s.warmup_steps, min_window_s=args.min_window_s,
                          energy=EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device)),
                          monitor=mon, log=lambda line: print(line, flush=True),
-                         epoch_window_max_s=config.LOADER_EPOCH_WINDOW_MAX_S,
                          on_rung=(lambda partial: write_json(args.out, {**partial, "environment": environment}))
                          if args.out else None)
     res["notes"] = notes + list(s.notes)

@@ -20,8 +20,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     res = run_ladder(rungs, ctx.data, ctx.device, lr=s.lr, base_batch=s.base_batch, seed=s.seed, epochs=s.epochs,
                      target=s.accuracy_target, tolerance=s.accuracy_tolerance, steps=s.measure_steps,
                      repeats=s.repeats, warmup=s.warmup_steps, min_window_s=0.3 if s.quick else 1.0,
-                     energy=ctx.energy, monitor=ctx.monitor, log=lines.append, progress_factory=ctx.tqdm,
-                     epoch_window_max_s=config.LOADER_EPOCH_WINDOW_MAX_S)
+                     energy=ctx.energy, monitor=ctx.monitor, log=lines.append, progress_factory=ctx.tqdm)
     res["notes"] = notes
     res["train_images"] = len(ctx.data.train_paths_labels()[0])
     res["epochs"] = s.epochs

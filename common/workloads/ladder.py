@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import config
 from common.measure.stats import Summary, ratio
 from common.measure.timing import clock, cuda_sync
 from common.models import count_flops, densenet121
@@ -251,12 +252,8 @@ def _mean_in_windows(samples: list[dict], key: str, windows: list[tuple[float, f
     return float(np.mean(vals)) if vals else None
 
 
-# a DataLoader-fed rung is timed in windows of whole epochs where an epoch takes at most this long
-EPOCH_WINDOW_MAX_S = 20.0
-
-
 def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, warmup: int, min_window_s: float,
-                      epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> tuple[int, int, dict[str, Any]]:
+                      epoch_window_max_s: float | None = None) -> tuple[int, int, dict[str, Any]]:
     """Steps per end-to-end window and warm-up steps for a trained rung, and why.
 
     A rung fed by DataLoader workers (the tutorial recipe) that are faster than the model
@@ -267,7 +264,10 @@ def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, wa
     in run M the recipe's windows spread over 4x. Its windows are therefore whole epochs, each
     starting at an epoch boundary (training has just ended on one), so that every window holds
     one worker start and one epoch of batches, as training does. Device-resident rungs have no
-    queue to drain and keep short windows."""
+    queue to drain and keep short windows. ``epoch_window_max_s``: the longest epoch timed so
+    [config.LOADER_EPOCH_WINDOW_MAX_S]."""
+    if epoch_window_max_s is None:
+        epoch_window_max_s = config.LOADER_EPOCH_WINDOW_MAX_S
     lv = trainer.levers
 
     def short(why: str) -> tuple[int, int, dict[str, Any]]:
@@ -293,7 +293,7 @@ def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, wa
 def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
              target: float, steps: int, repeats: int, warmup: int, min_window_s: float, energy=None, monitor=None,
              flops_per_image: int | None = None, peak_flops: float | None = None, progress=None,
-             epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> dict[str, Any]:
+             epoch_window_max_s: float | None = None) -> dict[str, Any]:
     """Train one rung to the accuracy gate, then time it end to end and model-only."""
     out: dict[str, Any] = {"name": rung.name, "lever": rung.lever, "predicted": rung.predicted,
                            "levers": rung.levers.to_dict(), "label": rung.levers.label()}
@@ -389,8 +389,7 @@ def _changed(before: Levers, after: Levers) -> str:
 def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
                target: float, tolerance: float, steps: int, repeats: int, warmup: int, min_window_s: float,
                energy=None, monitor=None, log: Callable[[str], None] | None = None, progress_factory=None,
-               on_rung: Callable[[dict[str, Any]], None] | None = None,
-               epoch_window_max_s: float = EPOCH_WINDOW_MAX_S) -> dict[str, Any]:
+               on_rung: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the rungs in order (a probe rung builds on the rung before it) and pick the winner.
     ``on_rung`` gets the results so far after every rung, so that a run cut short keeps them."""
     flops = train_flops_per_image(device)
@@ -415,8 +414,7 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
         try:
             res = run_rung(rung, data, device, lr=lr, base_batch=base_batch, seed=seed, epochs=epochs, target=target,
                            steps=steps, repeats=repeats, warmup=warmup, min_window_s=min_window_s, energy=energy,
-                           monitor=monitor, flops_per_image=flops, peak_flops=peak["flops_per_s"], progress=bar,
-                           epoch_window_max_s=epoch_window_max_s)
+                           monitor=monitor, flops_per_image=flops, peak_flops=peak["flops_per_s"], progress=bar)
         finally:
             if bar is not None:
                 bar.close()
