@@ -13,8 +13,8 @@ accuracy it reaches. The GPU's idle power is measured once, before anything runs
     python benchmarks/step_breakdown.py --variant base:batch=2048 \\
         --variant fused:batch=2048,fused=1 --variant mm1x1:batch=2048,opt.conv_1x1_as_mm=1
 
-A variant is NAME:key=value,...; keys: batch, precision, channels_last, graph, fused, concat_free
-and opt.NAME for an inductor option (values 0/1 are booleans). The rest comes from --base.
+A variant is NAME:key=value,...; keys: batch, precision, channels_last, graph, fused, concat_free,
+fused_blocks and opt.NAME for an inductor option (values 0/1 are booleans). The rest comes from --base.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from common.errors import UserError, run_main  # noqa: E402
 FAMILIES: tuple[tuple[str, str], ...] = (
     ("memcpy/memset", r"^(memcpy|memset)|memcpy|memset"),
     ("optimizer (Adam)", r"adam|multi_tensor_apply"),
+    ("fused BN+ReLU+1x1 conv (Triton)", r"^fused_bn_relu"),
     ("inductor reduction", r"^triton_(red|per)_"),
     ("matrix product (inductor template)", r"^triton_tem_"),
     ("inductor pointwise", r"^triton_"),
@@ -109,11 +110,13 @@ def variant_levers(base, spec: dict[str, str]):
             changes["fused_optimizer"] = _value(val) is True
         elif key == "concat_free":
             changes["concat_free"] = _value(val) is True
+        elif key == "fused_blocks":
+            changes["fused_blocks"] = _value(val) is True
         elif key.startswith("opt."):
             options[key[4:]] = _value(val)
         else:
             raise UserError(f"variant key {key!r} unknown: use batch, precision, channels_last, graph, fused, "
-                            "concat_free, opt.NAME")
+                            "concat_free, fused_blocks, opt.NAME")
     changes["compile_options"] = tuple(sorted(options.items()))
     try:
         return base.replace(**changes)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the short ladder and sizes of --quick analyses")
     p.add_argument("--rungs", default=None, help="comma-separated rung indices to run (0 = recipe, always run)")
     p.add_argument("--inductor-tuning", action=argparse.BooleanOptionalAction, default=config.LADDER_INDUCTOR_TUNING,
-                   help="add inductor's tuning rungs after the concat-free rung (GPU): programmatic dependent "
+                   help="add inductor's tuning rungs after the fused-blocks rung (GPU): programmatic dependent "
                         "launch, coordinate-descent tuning; minutes of compilation each "
                         "[config.LADDER_INDUCTOR_TUNING=%(default)s]")
     p.add_argument("--repeats", type=int, default=None,

@@ -26,6 +26,8 @@ class Levers:
     compile_options: tuple = ()  # extra inductor options for the compiled graphs, as ((name, value), ...)
     concat_free: bool = False  # the same DenseNet121 with a forward that never re-concatenates a dense block
     # (common/densenet_lists.py): pays under torch.compile on a GPU only
+    fused_blocks: bool = False  # the same DenseNet121 whose dense blocks apply BN + ReLU inside the 1x1
+    # convolutions' loads (Triton kernels, common/fused_dense.py): training on a GPU with Triton only
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -72,6 +74,8 @@ class Levers:
             parts.append("fused_adam")
         if self.concat_free:
             parts.append("concat_free")
+        if self.fused_blocks:
+            parts.append("fused_blocks")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 

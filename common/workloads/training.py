@@ -81,7 +81,15 @@ class Trainer:
         if levers.precision == "bf16" and self.is_cuda and not torch.cuda.is_bf16_supported():
             raise ValueError("bf16 is not supported on this GPU")
         torch.manual_seed(seed)
-        self.model = densenet121(num_classes, concat_free=levers.concat_free).to(self.device)
+        if levers.fused_blocks:
+            from common.fused_dense import triton_available
+
+            ok, why = triton_available()
+            if not (ok and self.is_cuda):
+                why = why or f"this device is {self.device.type}"
+                raise ValueError(f"fused_blocks needs a CUDA device and Triton: {why}")
+        self.model = densenet121(num_classes, concat_free=levers.concat_free,
+                                 fused_blocks=levers.fused_blocks).to(self.device)
         if levers.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = torch.nn.CrossEntropyLoss()
@@ -100,7 +108,7 @@ class Trainer:
         if levers.graph in ("compile", "compile_reduce_overhead", "compile_cuda_graph"):
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
             options = dict(levers.compile_options)
-            if levers.concat_free:
+            if levers.concat_free or levers.fused_blocks:  # evaluation runs the concat-free forward
                 from common.densenet_lists import compile_options
                 options = {**compile_options(), **options}
             options = options or None

@@ -1,0 +1,170 @@
+"""common.fused_dense: the fused dense blocks compute MONAI's DenseNet121 -- outputs, every
+gradient, running statistics -- and each Triton kernel computes its formula.
+
+On a CPU the kernels run under Triton's interpreter, which is read when Triton defines its
+kernels: these checks run in a child process with ``TRITON_INTERPRET=1`` (this file run as a
+script), so the GPU tests of the same pytest process keep compiled kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _interpreted(case: str) -> dict:
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, __file__, case], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _triton_or_skip():
+    from common.fused_dense import triton_available
+
+    ok, why = triton_available()
+    if not ok:
+        pytest.skip(why)
+
+
+def test_kernels_compute_their_formulas_interpreted():
+    _triton_or_skip()
+    res = _interpreted("kernels")
+    for name, err in res.items():
+        assert err < 1e-5, (name, err, res)
+
+
+def test_fused_network_matches_monai_interpreted():
+    """fp32 through the interpreted kernels against MONAI in float64: every gradient at most 3x
+    as far off as MONAI's own fp32 run (floor 1e-3 relative: fp32 sums in another order); outputs
+    and running statistics equal."""
+    _triton_or_skip()
+    res = _interpreted("network")
+    assert res["out"] < 1e-5, res["out"]
+    assert res["buffers"] < 1e-5, res["buffers"]
+    assert res["fused_used"] is True
+    bad = {n: (e, res["monai_fp32"][n]) for n, e in res["fused"].items() if e > max(3 * res["monai_fp32"][n], 1e-3)}
+    assert not bad, bad
+    assert len(res["fused"]) == res["n_params"]
+
+
+def test_without_gpu_or_interpreter_it_is_the_concat_free_forward(monkeypatch):
+    """On a CPU without the interpreter (and outside training) it runs ListDenseNet121's
+    forward: same outputs and gradients as MONAI."""
+    from monai.networks.nets import DenseNet121
+
+    from common.fused_dense import FusedDenseNet121
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 2))
+    torch.manual_seed(0)
+    ref = DenseNet121(**cfg).double()
+    torch.manual_seed(0)
+    new = FusedDenseNet121(**cfg).double()
+    x = torch.randn(4, 1, 32, 32, dtype=torch.float64)
+    assert not new.fused_active(x)
+    for m in (ref, new):
+        torch.nn.functional.cross_entropy(m(x), torch.arange(4) % 6).backward()
+    for (n, p), (_, q) in zip(ref.named_parameters(), new.named_parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-9, atol=1e-12), n
+    ref.eval(), new.eval()
+    assert torch.allclose(ref(x), new(x), atol=1e-12)
+
+
+def test_lever_model_and_trainer_refusal():
+    from common.fused_dense import FusedDenseNet121
+    from common.models import densenet121
+    from common.workloads.levers import Levers
+
+    assert isinstance(densenet121(fused_blocks=True), FusedDenseNet121)
+    lv = Levers("device_resident", batch_size=4, fused_blocks=True)
+    assert "fused_blocks" in lv.label()
+    assert Levers("device_resident", batch_size=4).diff(lv) == {"fused_blocks": (False, True)}
+
+
+def test_trainer_refuses_fused_blocks_on_cpu(tmp_path):
+    from common.workloads.levers import Levers
+    from common.workloads.training import Trainer
+
+    with pytest.raises(ValueError, match="fused_blocks needs a CUDA device"):
+        Trainer(None, Levers("device_resident", batch_size=4, fused_blocks=True), "cpu")
+
+
+def test_dropout_is_refused():
+    from common.fused_dense import FusedDenseNet121, fused_dense_block
+
+    m = FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6, block_config=(1, 1), dropout_prob=0.2)
+    with pytest.raises(ValueError, match="dropout"):
+        fused_dense_block(m.features.denseblock1, torch.zeros(1, 64, 4, 4))
+
+
+# ---- the interpreted checks (child process) ----
+
+def _case_kernels() -> dict:
+    from common.fused_dense import bn_relu_conv1x1, bn_relu_conv1x1_dinput, bn_relu_conv1x1_dweight
+
+    g = torch.Generator().manual_seed(0)
+    M, K, ctot, N = 37, 40, 72, 16
+    base = torch.randn(M, ctot, generator=g)
+    x = base[:, :K]  # rows ctot apart, as a block buffer's first K channels
+    s, t = torch.randn(K, generator=g), torch.randn(K, generator=g)
+    wt = torch.randn(K, N, generator=g)
+    dh = torch.randn(M, N, generator=g)
+    a = torch.relu(x * s + t)
+    out = bn_relu_conv1x1(x, s, t, wt)
+    dw = bn_relu_conv1x1_dweight(x, s, t, dh)
+    gbase = torch.randn(M, ctot, generator=g)
+    gref = gbase.clone()
+    gmask = (x * s + t > 0).float() * (dh @ wt.t())
+    gref[:, :K] += s * gmask
+    G1, G2 = bn_relu_conv1x1_dinput(x, gbase[:, :K], s, t, dh, wt.t().contiguous())
+
+    def rel(u, v):
+        return float((u - v).abs().max() / v.abs().max())
+
+    return {"fwd": rel(out, a @ wt), "dweight": rel(dw, a.t() @ dh), "gbuf": rel(gbase, gref),
+            "gbuf_untouched": float((gbase[:, K:] - gref[:, K:]).abs().max()),
+            "G1": rel(G1, gmask.sum(0)), "G2": rel(G2, (gmask * x).sum(0))}
+
+
+def _case_network() -> dict:
+    from monai.networks.nets import DenseNet121
+
+    from common.fused_dense import FusedDenseNet121
+
+    cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
+    torch.manual_seed(0)
+    ref = DenseNet121(**cfg)
+    r64 = DenseNet121(**cfg).double()
+    r64.load_state_dict(ref.state_dict())
+    new = FusedDenseNet121(**cfg)
+    new.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 1, 64, 64).contiguous(memory_format=torch.channels_last)
+    y = torch.arange(4) % 6
+    outs = {}
+    for name, m, inp in (("ref", ref, x), ("r64", r64, x.double()), ("new", new, x)):
+        m.train()
+        outs[name] = m(inp)
+        torch.nn.functional.cross_entropy(outs[name], y).backward()
+    g64 = dict(r64.named_parameters())
+
+    def rel(m):
+        return {n: float((p.grad.double() - g64[n].grad).abs().max() / g64[n].grad.abs().max())
+                for n, p in m.named_parameters()}
+
+    b_ref, b_new = ref.state_dict(), new.state_dict()
+    return {"out": float((outs["new"] - outs["ref"]).abs().max()),
+            "buffers": max(float((b_new[k].double() - b_ref[k].double()).abs().max()) for k in b_ref),
+            "fused_used": new.fused_active(x), "fused": rel(new), "monai_fp32": rel(ref),
+            "n_params": len(list(ref.parameters()))}
+
+
+if __name__ == "__main__":
+    print(json.dumps({"kernels": _case_kernels, "network": _case_network}[sys.argv[1]]()))
