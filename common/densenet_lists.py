@@ -58,6 +58,19 @@ def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _norm_parts(norm: torch.nn.BatchNorm2d, parts: list[torch.Tensor],
                 stats: list[tuple[torch.Tensor, torch.Tensor]] | None, relu: bool) -> torch.Tensor:
     """``norm(torch.cat(parts, 1))`` (then ReLU), from the parts' own batch statistics."""
+    scale, shift = norm_affine(norm, parts, stats)
+    if relu and torch.is_grad_enabled():
+        # recomputed in the backward from the parts (which are kept anyway), so the
+        # concatenation is never written to memory, not even to be saved for the backward
+        return checkpoint(_scale_shift, scale, shift, relu, *parts, use_reentrant=False, context_fn=_keep_output)
+    return _scale_shift(scale, shift, relu, *parts)
+
+
+def norm_affine(norm: torch.nn.BatchNorm2d, parts: list[torch.Tensor],
+                stats: list[tuple[torch.Tensor, torch.Tensor]] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with ``norm(torch.cat(parts, 1)) == cat * scale + shift`` per channel, from
+    the parts' batch statistics in training (updating the running statistics as
+    ``nn.BatchNorm2d`` does) or the running ones in evaluation."""
     if norm.training:
         assert stats is not None
         mean = torch.cat([m for m, _ in stats])
@@ -77,11 +90,7 @@ def _norm_parts(norm: torch.nn.BatchNorm2d, parts: list[torch.Tensor],
     shift = -mean * scale
     if norm.affine:
         shift = shift + norm.bias
-    if relu and torch.is_grad_enabled():
-        # recomputed in the backward from the parts (which are kept anyway), so the
-        # concatenation is never written to memory, not even to be saved for the backward
-        return checkpoint(_scale_shift, scale, shift, relu, *parts, use_reentrant=False, context_fn=_keep_output)
-    return _scale_shift(scale, shift, relu, *parts)
+    return scale, shift
 
 
 def _scale_shift(scale: torch.Tensor, shift: torch.Tensor, relu: bool, *parts: torch.Tensor) -> torch.Tensor:

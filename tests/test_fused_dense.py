@@ -98,40 +98,51 @@ def test_trainer_refuses_fused_blocks_on_cpu(tmp_path):
 
 
 def test_dropout_is_refused():
-    from common.fused_dense import FusedDenseNet121, fused_dense_block
+    from common.fused_dense import FusedDenseNet121
 
-    m = FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6, block_config=(1, 1), dropout_prob=0.2)
     with pytest.raises(ValueError, match="dropout"):
-        fused_dense_block(m.features.denseblock1, torch.zeros(1, 64, 4, 4))
+        FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6, block_config=(1, 1), dropout_prob=0.2)
+
+
+def test_feature_maps_must_tile_by_32():
+    _triton_or_skip()
+    from common.fused_kernels import _layout
+
+    assert [t[3] for t in _layout((64, 32))] == [0, 32, 64]
+    with pytest.raises(ValueError, match="not a multiple of 32"):
+        _layout((64, 48))
 
 
 # ---- the interpreted checks (child process) ----
 
 def _case_kernels() -> dict:
-    from common.fused_dense import bn_relu_conv1x1, bn_relu_conv1x1_dinput, bn_relu_conv1x1_dweight
+    """The operator and its two backward kernels against autograd through the same formula:
+    maps of 64 + 32 + 32 channels, 2 x 3 x 5 pixels (M = 30, not a multiple of the tiles)."""
+    from common.fused_dense import bn_relu_conv1x1
 
     g = torch.Generator().manual_seed(0)
-    M, K, ctot, N = 37, 40, 72, 16
-    base = torch.randn(M, ctot, generator=g)
-    x = base[:, :K]  # rows ctot apart, as a block buffer's first K channels
-    s, t = torch.randn(K, generator=g), torch.randn(K, generator=g)
-    wt = torch.randn(K, N, generator=g)
-    dh = torch.randn(M, N, generator=g)
-    a = torch.relu(x * s + t)
-    out = bn_relu_conv1x1(x, s, t, wt)
-    dw = bn_relu_conv1x1_dweight(x, s, t, dh)
-    gbase = torch.randn(M, ctot, generator=g)
-    gref = gbase.clone()
-    gmask = (x * s + t > 0).float() * (dh @ wt.t())
-    gref[:, :K] += s * gmask
-    G1, G2 = bn_relu_conv1x1_dinput(x, gbase[:, :K], s, t, dh, wt.t().contiguous())
+    maps = [torch.randn(2, c, 3, 5, generator=g).contiguous(memory_format=torch.channels_last)
+            for c in (64, 32, 32)]
+    K = 128
+    scale, shift = torch.randn(K, generator=g), torch.randn(K, generator=g)
+    weight = torch.randn(16, K, generator=g)
+    dout = torch.randn(2, 16, 3, 5, generator=g)
+    leaves = [t.clone().requires_grad_() for t in (*maps, scale, shift, weight)]
+    out = bn_relu_conv1x1(leaves[:3], *leaves[3:])
+    got = torch.autograd.grad(out, leaves, dout)
+    ref_leaves = [t.clone().requires_grad_() for t in (*maps, scale, shift, weight)]
+    x = torch.cat(ref_leaves[:3], 1)
+    s_, t_, w_ = ref_leaves[3:]
+    ref = torch.nn.functional.conv2d(torch.relu(x * s_.view(1, -1, 1, 1) + t_.view(1, -1, 1, 1)),
+                                     w_.view(16, K, 1, 1))
+    want = torch.autograd.grad(ref, ref_leaves, dout)
 
     def rel(u, v):
         return float((u - v).abs().max() / v.abs().max())
 
-    return {"fwd": rel(out, a @ wt), "dweight": rel(dw, a.t() @ dh), "gbuf": rel(gbase, gref),
-            "gbuf_untouched": float((gbase[:, K:] - gref[:, K:]).abs().max()),
-            "G1": rel(G1, gmask.sum(0)), "G2": rel(G2, (gmask * x).sum(0))}
+    names = ["map0", "map1", "map2", "scale", "shift", "weight"]
+    return {"out": rel(out, ref), "out_channels_last": 0.0 if out.is_contiguous(
+        memory_format=torch.channels_last) else 1.0, **{f"d_{n}": rel(a, b) for n, a, b in zip(names, got, want)}}
 
 
 def _case_network() -> dict:

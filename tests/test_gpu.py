@@ -208,6 +208,9 @@ def test_fused_blocks_bf16_match_monai_on_cuda():
             return float((g[name] - ref[name]).abs().max() / ref[name].abs().max())
 
         for name in ref:
+            if rel(monai_bf16, name) > 1:  # a gradient below bf16's noise (norm0's weight): only finite
+                assert torch.isfinite(new[name]).all(), (compiled, name)
+                continue
             assert rel(new, name) <= max(3 * rel(monai_bf16, name), 0.03), (compiled, name, rel(new, name),
                                                                              rel(monai_bf16, name))
         for name, br in ref_buf.items():

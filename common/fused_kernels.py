@@ -1,0 +1,177 @@
+"""Triton kernels of :mod:`common.fused_dense`: a dense layer's batch norm + ReLU + 1x1
+convolution over the feature maps of its block, forward and backward, reading each feature map
+where it lies (no concatenation) and normalising it in registers.
+
+A block's layer reads a list of feature maps: the block's input (C0 channels) and the 32-channel
+outputs of the layers before it, each a channels-last tensor, that is an [M, C] matrix
+(M = N*H*W pixels). Triton kernels take a fixed list of pointers, so one kernel is generated per
+list shape (number of maps, C0, growth) and cached: the source is written to a file (Triton
+reads a kernel's source) and imported. Every tile covers 32 channels of one map.
+
+Importing this module imports Triton and defines the kernels, so ``TRITON_INTERPRET`` is read
+then (the CPU tests run the kernels interpreted).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import triton
+import triton.language as tl
+
+TILE = 32  # channels per tile: every feature map's channel count is a multiple of it
+
+
+@triton.jit
+def _dot(a, b, acc, IEEE: tl.constexpr):
+    if IEEE:
+        return tl.dot(a, b, acc, input_precision="ieee")
+    return tl.dot(a, b, acc)
+
+
+@triton.jit
+def fwd_tile(acc, p, stride: tl.constexpr, col: tl.constexpr, k0: tl.constexpr, rm64, mm, s_ptr, t_ptr, wt_ptr,
+             N: tl.constexpr, IEEE: tl.constexpr):
+    """acc += relu(x[rows, col:col+32] * s + t) @ wt[k0:k0+32, :]"""
+    rk = tl.arange(0, 32)
+    x = tl.load(p + rm64[:, None] * stride + col + rk[None, :], mask=mm[:, None], other=0.0).to(tl.float32)
+    s = tl.load(s_ptr + k0 + rk)
+    t = tl.load(t_ptr + k0 + rk)
+    a = tl.maximum(x * s[None, :] + t[None, :], 0.0).to(wt_ptr.dtype.element_ty)
+    w = tl.load(wt_ptr + (k0 + rk)[:, None] * N + tl.arange(0, N)[None, :])
+    return _dot(a, w, acc, IEEE)
+
+
+@triton.jit
+def dinput_tile(dh, p, gp, stride: tl.constexpr, col: tl.constexpr, k0: tl.constexpr, K: tl.constexpr, rm64, mm,
+                pid, s_ptr, t_ptr, w_ptr, p1_ptr, p2_ptr, N: tl.constexpr, IEEE: tl.constexpr):
+    """g = (dh @ w[:, k0:k0+32]) where x * s + t > 0; gp[rows, col:col+32] = s * g;
+    p1[pid, k0:k0+32] = sum_rows g; p2[pid, k0:k0+32] = sum_rows g * x"""
+    rk = tl.arange(0, 32)
+    w = tl.load(w_ptr + tl.arange(0, N)[:, None] * K + (k0 + rk)[None, :])
+    d = _dot(dh, w, tl.zeros((dh.shape[0], 32), dtype=tl.float32), IEEE)
+    off = rm64[:, None] * stride + col + rk[None, :]
+    x = tl.load(p + off, mask=mm[:, None], other=0.0).to(tl.float32)
+    s = tl.load(s_ptr + k0 + rk)
+    t = tl.load(t_ptr + k0 + rk)
+    g = tl.where(((x * s[None, :] + t[None, :]) > 0.0) & mm[:, None], d, 0.0)
+    tl.store(p1_ptr + pid * K + k0 + rk, tl.sum(g, axis=0))
+    tl.store(p2_ptr + pid * K + k0 + rk, tl.sum(g * x, axis=0))
+    tl.store(gp + off, (g * s[None, :]).to(gp.dtype.element_ty), mask=mm[:, None])
+
+
+@triton.jit
+def dweight_tile(acc, dh, p, stride, col, k0, K: tl.constexpr, rm64, mm, s_ptr, t_ptr, IEEE: tl.constexpr):
+    """acc[32, N] += relu(x[rows, col:col+32] * s + t)^T @ dh[rows, N] (nothing where k0 >= K)"""
+    rk = tl.arange(0, 32)
+    kmask = (k0 + rk) < K
+    m2 = mm[:, None] & kmask[None, :]
+    x = tl.load(p + rm64[:, None] * stride + col + rk[None, :], mask=m2, other=0.0).to(tl.float32)
+    s = tl.load(s_ptr + k0 + rk, mask=kmask, other=0.0)
+    t = tl.load(t_ptr + k0 + rk, mask=kmask, other=0.0)
+    a = tl.where(m2, tl.maximum(x * s[None, :] + t[None, :], 0.0), 0.0).to(dh.dtype)
+    return _dot(tl.trans(a), dh, acc, IEEE)
+
+
+def _layout(channels: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """[(map index, its channels, column in it, column in the layer's input)] per 32-channel tile."""
+    tiles, k = [], 0
+    for i, c in enumerate(channels):
+        if c % TILE:
+            raise ValueError(f"feature map {i} has {c} channels, not a multiple of {TILE}")
+        for col in range(0, c, TILE):
+            tiles.append((i, c, col, k))
+            k += TILE
+    return tiles
+
+
+def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
+    n = len(channels)
+    K = sum(channels)
+    tiles = _layout(channels)
+    ps = ", ".join(f"P{i}" for i in range(n))
+    gs = ", ".join(f"G{i}" for i in range(n))
+    L = ["import triton", "import triton.language as tl",
+         "from common.fused_kernels import fwd_tile, dinput_tile, dweight_tile", "", "",
+         "@triton.jit",
+         f"def fwd({ps}, s_ptr, t_ptr, wt_ptr, out_ptr, M, N: tl.constexpr, BM: tl.constexpr, IEEE: tl.constexpr):",
+         "    pid = tl.program_id(0)",
+         "    rm = pid * BM + tl.arange(0, BM)",
+         "    mm = rm < M",
+         "    rm64 = rm.to(tl.int64)",
+         "    acc = tl.zeros((BM, N), dtype=tl.float32)"]
+    for i, c, col, k0 in tiles:
+        L.append(f"    acc = fwd_tile(acc, P{i}, {c}, {col}, {k0}, rm64, mm, s_ptr, t_ptr, wt_ptr, N, IEEE)")
+    L += ["    tl.store(out_ptr + rm64[:, None] * N + tl.arange(0, N)[None, :], acc.to(out_ptr.dtype.element_ty),"
+          " mask=mm[:, None])", "", "",
+          "@triton.jit",
+          f"def dinput({ps}, {gs}, s_ptr, t_ptr, dh_ptr, w_ptr, p1_ptr, p2_ptr, M, N: tl.constexpr, "
+          "BM: tl.constexpr, IEEE: tl.constexpr):",
+          "    pid = tl.program_id(0)",
+          "    rm = pid * BM + tl.arange(0, BM)",
+          "    mm = rm < M",
+          "    rm64 = rm.to(tl.int64)",
+          "    dh = tl.load(dh_ptr + rm64[:, None] * N + tl.arange(0, N)[None, :], mask=mm[:, None], other=0.0)"]
+    for i, c, col, k0 in tiles:
+        L.append(f"    dinput_tile(dh, P{i}, G{i}, {c}, {col}, {k0}, {K}, rm64, mm, pid, s_ptr, t_ptr, w_ptr, "
+                 "p1_ptr, p2_ptr, N, IEEE)")
+    T = tiles_per_program
+    L += ["", "",
+          "@triton.jit",
+          f"def dweight({ps}, s_ptr, t_ptr, dh_ptr, dw_ptr, M, rows_per_split, N: tl.constexpr, BM: tl.constexpr,"
+          " IEEE: tl.constexpr):",
+          "    pj = tl.program_id(0)",
+          "    m_lo = tl.program_id(1) * rows_per_split",
+          "    rn = tl.arange(0, N)",
+          "    rk = tl.arange(0, 32)"]
+    for q in range(T):
+        L += [f"    kt{q} = pj * {T} + {q}",
+              f"    p{q} = P0",
+              f"    st{q} = {channels[0]} + 0 * kt{q}",
+              f"    col{q} = kt{q} * 32",
+              f"    acc{q} = tl.zeros((32, N), dtype=tl.float32)"]
+        first_other = channels[0] // TILE
+        for j, (i, c, col, _k0) in enumerate(tiles[first_other:], start=first_other):
+            L += [f"    if kt{q} == {j}:", f"        p{q} = P{i}", f"        st{q} = {c} + 0 * kt{q}",
+                  f"        col{q} = {col} + 0 * kt{q}"]
+    L += ["    for m0 in range(m_lo, m_lo + rows_per_split, BM):",
+          "        rm = m0 + tl.arange(0, BM)",
+          "        mm = (rm < M) & (rm < m_lo + rows_per_split)",
+          "        rm64 = rm.to(tl.int64)",
+          "        dh = tl.load(dh_ptr + rm64[:, None] * N + rn[None, :], mask=mm[:, None], other=0.0)"]
+    for q in range(T):
+        L.append(f"        acc{q} = dweight_tile(acc{q}, dh, p{q}, st{q}, col{q}, kt{q} * 32, {K}, rm64, mm, "
+                 "s_ptr, t_ptr, IEEE)")
+    for q in range(T):
+        L.append(f"    tl.atomic_add(dw_ptr + (kt{q} * 32 + rk)[:, None] * N + rn[None, :], acc{q}, "
+                 f"mask=((kt{q} * 32 + rk) < {K})[:, None])")
+    return "\n".join(L) + "\n"
+
+
+TILES_PER_DWEIGHT_PROGRAM = 4
+
+
+@functools.cache
+def kernels(channels: tuple[int, ...]):
+    """(fwd, dinput, dweight) for a layer reading feature maps of these channel counts."""
+    src = _source(channels, TILES_PER_DWEIGHT_PROGRAM)
+    digest = hashlib.sha1(src.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"mednist_suite_fused_kernels_{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"k_{digest}.py"
+    if not path.is_file() or path.read_text() != src:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(src)
+        os.replace(tmp, path)
+    name = f"mednist_suite_fused_kernels_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod.fwd, mod.dinput, mod.dweight
