@@ -82,3 +82,6 @@ LADDER_INDUCTOR_TUNING = False
 # most this many seconds; shorter windows measure the workers' prefetch queue, not the recipe
 LOADER_EPOCH_WINDOW_MAX_S = 20.0
 ACCURACY_TOLERANCE = 0.005  # a ladder rung qualifies as winner if its test accuracy is within this of the recipe's
+# issue 7's energy target: among the rungs within the accuracy gate, the winner is the fastest that uses at most
+# this many joules per image on the board's energy counter; where none does (or energy is not measured), the fastest
+WINNER_MAX_J_PER_IMAGE = 0.01

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if not res.get("rungs"):
                 raise UserError(f"{args.from_record}: no rung was measured in this record; nothing to print")
-            res["summary"] = pick_winner(res["rungs"], config.ACCURACY_TOLERANCE)
+            res["summary"] = pick_winner(res["rungs"], config.ACCURACY_TOLERANCE, config.WINNER_MAX_J_PER_IMAGE)
             print(f"partial record: the run stopped after {len(res['rungs'])} rung(s); "
                   "the winner is the best of those")
         print(table(res, raw.get("device", "cuda" if res["matmul_peak"]["n"] >= 4096 else "cpu")))

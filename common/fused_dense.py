@@ -60,14 +60,6 @@ def _cl_empty(n: int, c: int, h: int, w: int, like: torch.Tensor, dtype=None) ->
                                dtype=dtype or like.dtype)
 
 
-# launch shapes; small tiles where interpreted (CPU tests)
-BM_FWD, BM_DINPUT, BM_DWEIGHT = 64, 64, 64
-
-
-def _bm(bm: int) -> int:
-    return 16 if _interpreting() else bm
-
-
 def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
@@ -77,17 +69,17 @@ def bn_relu_conv1x1(maps: list[torch.Tensor], scale: torch.Tensor, shift: torch.
                     weight: torch.Tensor) -> torch.Tensor:
     """conv1x1(relu(cat(maps) * scale + shift), weight): maps [N, C_i, H, W]; scale, shift [K]
     (fp32, K = sum C_i); weight [O, K] in the maps' dtype. Returns [N, O, H, W], channels-last."""
-    from common.fused_kernels import kernels
+    from common.fused_kernels import kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
     n_out = weight.shape[0]
     fwd, _, _ = kernels(tuple(int(m.shape[1]) for m in maps))
     out = _cl_empty(n, n_out, h, w, maps[0])
-    bm = _bm(BM_FWD)
-    fwd[(triton_cdiv(M, bm),)](*[_rows(m) for m in maps], scale.contiguous(), shift.contiguous(),
-                               weight.t().contiguous(), out, M, N=n_out, BM=bm, IEEE=weight.dtype == torch.float32,
-                               num_warps=4, num_stages=1 if _interpreting() else 3)
+    cfg = launch("fwd")
+    fwd[(triton_cdiv(M, cfg["BM"]),)](*[_rows(m) for m in maps], scale.contiguous(), shift.contiguous(),
+                                      weight.t().contiguous(), out, M, N=n_out, IEEE=weight.dtype == torch.float32,
+                                      **cfg)
     return out
 
 
@@ -102,20 +94,19 @@ def bn_relu_conv1x1_dinput(maps: list[torch.Tensor], scale: torch.Tensor, shift:
                            weight: torch.Tensor) -> list[torch.Tensor]:
     """[gradient of each map..., gradient of scale, gradient of shift] of bn_relu_conv1x1,
     given the gradient of its output."""
-    from common.fused_kernels import kernels
+    from common.fused_kernels import kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
     n_out, K = weight.shape
     _, dinput, _ = kernels(tuple(int(m.shape[1]) for m in maps))
     grads = [_cl_empty(n, m.shape[1], h, w, m) for m in maps]
-    bm = _bm(BM_DINPUT)
-    P = triton_cdiv(M, bm)
+    cfg = launch("dinput")
+    P = triton_cdiv(M, cfg["BM"])
     p1 = torch.empty((P, K), device=dout.device, dtype=torch.float32)
     p2 = torch.empty((P, K), device=dout.device, dtype=torch.float32)
     dinput[(P,)](*[_rows(m) for m in maps], *[_rows(g) for g in grads], scale.contiguous(), shift.contiguous(),
-                 _rows(dout), weight.contiguous(), p1, p2, M, N=n_out, BM=bm, IEEE=weight.dtype == torch.float32,
-                 num_warps=4, num_stages=1 if _interpreting() else 2)
+                 _rows(dout), weight.contiguous(), p1, p2, M, N=n_out, IEEE=weight.dtype == torch.float32, **cfg)
     return grads + [p2.sum(0), p1.sum(0)]
 
 
@@ -130,22 +121,22 @@ def _(maps, scale, shift, dout, weight):
 def bn_relu_conv1x1_dweight(maps: list[torch.Tensor], scale: torch.Tensor, shift: torch.Tensor,
                             dout: torch.Tensor) -> torch.Tensor:
     """The gradient of bn_relu_conv1x1's weight, [O, K] fp32, given the gradient of its output."""
-    from common.fused_kernels import TILES_PER_DWEIGHT_PROGRAM, kernels
+    from common.fused_kernels import TILES_PER_DWEIGHT_PROGRAM, kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
     K = int(scale.shape[0])
     n_out = dout.shape[1]
     _, _, dweight = kernels(tuple(int(m.shape[1]) for m in maps))
-    bm = _bm(BM_DWEIGHT)
+    cfg = launch("dweight")
+    bm = cfg["BM"]
     programs_k = triton_cdiv(K // 32, TILES_PER_DWEIGHT_PROGRAM)
     splits = max(1, min(triton_cdiv(M, bm), triton_cdiv(4 * _sm_count(dout.device), programs_k)))
     rows = triton_cdiv(triton_cdiv(M, splits), bm) * bm
     splits = triton_cdiv(M, rows)
     dw = torch.zeros((K, n_out), device=dout.device, dtype=torch.float32)
     dweight[(programs_k, splits)](*[_rows(m) for m in maps], scale.contiguous(), shift.contiguous(), _rows(dout), dw,
-                                  M, rows, N=n_out, BM=bm, IEEE=dout.dtype == torch.float32,
-                                  num_warps=8 if not _interpreting() else 4, num_stages=1 if _interpreting() else 2)
+                                  M, rows, N=n_out, IEEE=dout.dtype == torch.float32, **cfg)
     return dw.t().contiguous()
 
 
@@ -181,11 +172,36 @@ class FusedDenseNet121(ListDenseNet121):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._triton = triton_available()[0]
+        self._precompiled: set[torch.dtype] = set()
         for block in self.features.children():
             if isinstance(block, _DenseBlock):
                 for layer in block.children():
                     if hasattr(layer.layers, "dropout"):
                         raise ValueError("FusedDenseNet121 does not implement dropout (dropout_prob must be 0)")
+
+    def layer_inputs(self) -> list[tuple[int, ...]]:
+        """The channel counts of the feature maps each dense layer reads, layer by layer."""
+        out = []
+        for block in self.features.children():
+            if isinstance(block, _DenseBlock):
+                layers = list(block.children())
+                c0 = layers[0].layers.norm1.num_features
+                growth = layers[0].layers.conv2.out_channels
+                out += [(c0,) + (growth,) * i for i in range(len(layers))]
+        return out
+
+    def precompile(self, dtype: torch.dtype) -> dict | None:
+        """Compile the fused kernels of every layer in parallel before the first step (on a GPU;
+        at first use they would compile one after another). Returns what it did, or None."""
+        if not (self._triton and torch.cuda.is_available()) or _interpreting() or dtype in self._precompiled:
+            return None
+        from common.fused_kernels import precompile
+
+        bottleneck = next(layer for b in self.features.children() if isinstance(b, _DenseBlock)
+                          for layer in b.children()).layers.conv1.out_channels
+        done = precompile(self.layer_inputs(), dtype, bottleneck)
+        self._precompiled.add(dtype)
+        return done
 
     def fused_active(self, x: torch.Tensor) -> bool:
         return (self.training and torch.is_grad_enabled() and self._triton

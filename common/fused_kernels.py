@@ -99,7 +99,7 @@ def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
     gs = ", ".join(f"G{i}" for i in range(n))
     L = ["import triton", "import triton.language as tl",
          "from common.fused_kernels import fwd_tile, dinput_tile, dweight_tile", "", "",
-         "@triton.jit",
+         '@triton.jit(do_not_specialize=["M"])',
          f"def fwd({ps}, s_ptr, t_ptr, wt_ptr, out_ptr, M, N: tl.constexpr, BM: tl.constexpr, IEEE: tl.constexpr):",
          "    pid = tl.program_id(0)",
          "    rm = pid * BM + tl.arange(0, BM)",
@@ -110,7 +110,7 @@ def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
         L.append(f"    acc = fwd_tile(acc, P{i}, {c}, {col}, {k0}, rm64, mm, s_ptr, t_ptr, wt_ptr, N, IEEE)")
     L += ["    tl.store(out_ptr + rm64[:, None] * N + tl.arange(0, N)[None, :], acc.to(out_ptr.dtype.element_ty),"
           " mask=mm[:, None])", "", "",
-          "@triton.jit",
+          '@triton.jit(do_not_specialize=["M"])',
           f"def dinput({ps}, {gs}, s_ptr, t_ptr, dh_ptr, w_ptr, p1_ptr, p2_ptr, M, N: tl.constexpr, "
           "BM: tl.constexpr, IEEE: tl.constexpr):",
           "    pid = tl.program_id(0)",
@@ -123,7 +123,7 @@ def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
                  "p1_ptr, p2_ptr, N, IEEE)")
     T = tiles_per_program
     L += ["", "",
-          "@triton.jit",
+          '@triton.jit(do_not_specialize=["M", "rows_per_split"])',
           f"def dweight({ps}, s_ptr, t_ptr, dh_ptr, dw_ptr, M, rows_per_split, N: tl.constexpr, BM: tl.constexpr,"
           " IEEE: tl.constexpr):",
           "    pj = tl.program_id(0)",
@@ -155,6 +155,15 @@ def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
 
 
 TILES_PER_DWEIGHT_PROGRAM = 4
+# launch shapes (rows per program, warps, pipeline stages); small and single-stage when interpreted
+LAUNCH = {"fwd": dict(BM=128, num_warps=8, num_stages=3), "dinput": dict(BM=64, num_warps=4, num_stages=2),
+          "dweight": dict(BM=64, num_warps=8, num_stages=2)}
+INTERPRETED_LAUNCH = dict(BM=16, num_warps=4, num_stages=1)
+
+
+def launch(kind: str) -> dict:
+    interpreting = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    return dict(INTERPRETED_LAUNCH if interpreting else LAUNCH[kind])
 
 
 @functools.cache
@@ -175,3 +184,40 @@ def kernels(channels: tuple[int, ...]):
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod.fwd, mod.dinput, mod.dweight
+
+
+def _warm(job: tuple[tuple[int, ...], str, int]) -> float:
+    """Compile one layer's three kernels (no launch) into Triton's on-disk cache: a worker's job."""
+    import time
+
+    import torch
+
+    channels, dtype_name, n_out = job
+    t0 = time.perf_counter()
+    dt = getattr(torch, dtype_name)
+    f32 = torch.float32
+    n = len(channels)
+    ieee = dt == torch.float32
+    fwd, dinput, dweight = kernels(channels)
+    fwd.warmup(*[dt] * n, f32, f32, dt, dt, 1024, N=n_out, IEEE=ieee, grid=(1,), **launch("fwd"))
+    dinput.warmup(*[dt] * (2 * n), f32, f32, dt, dt, f32, f32, 1024, N=n_out, IEEE=ieee, grid=(1,),
+                  **launch("dinput"))
+    dweight.warmup(*[dt] * n, f32, f32, dt, f32, 1024, 1024, N=n_out, IEEE=ieee, grid=(1,), **launch("dweight"))
+    return time.perf_counter() - t0
+
+
+def precompile(layers: list[tuple[int, ...]], dtype, n_out: int, workers: int | None = None) -> dict:
+    """Compile every layer's kernels in parallel worker processes (one kernel set per distinct
+    feature-map list: 58 in DenseNet121, several seconds each when compiled one after another at
+    first use); the launches then load them from Triton's cache. Returns what it did."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(tuple(c), str(dtype).removeprefix("torch."), n_out) for c in dict.fromkeys(map(tuple, layers))]
+    workers = workers or max(1, min(len(jobs), (os.cpu_count() or 2) - 1, 16))
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        per_job = list(pool.map(_warm, jobs))
+    return {"kernel_sets": len(jobs), "workers": workers, "wall_s": time.perf_counter() - t0,
+            "compile_s_sum": sum(per_job)}

@@ -104,6 +104,16 @@ def test_dropout_is_refused():
         FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6, block_config=(1, 1), dropout_prob=0.2)
 
 
+def test_layer_inputs_list_every_dense_layer():
+    from common.fused_dense import FusedDenseNet121
+
+    m = FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6)
+    ins = m.layer_inputs()
+    assert len(ins) == 6 + 12 + 24 + 16 and len(set(ins)) == 58
+    assert ins[0] == (64,) and ins[5] == (64,) + (32,) * 5 and ins[6] == (128,) and ins[-1] == (512,) + (32,) * 15
+    assert m.precompile(torch.float32) is None  # no GPU here: nothing to compile
+
+
 def test_feature_maps_must_tile_by_32():
     _triton_or_skip()
     from common.fused_kernels import _layout

@@ -91,6 +91,7 @@ def test_pick_winner_takes_the_fastest_within_the_gate():
     assert abs(compiled["time_to_accuracy_ratio"] - 1.0 / 100.2) < 1e-12
     assert abs(compiled["time_to_accuracy_ratio_warm"] - 1.0 / 0.2) < 1e-9
     ungated = pick_winner([_rung(0.4, 10.0, reached=False), _rung(0.3, 20.0, reached=False)], 0.005)
+    assert s["winner_rule"] == "fastest within the accuracy gate"
     assert ungated["winner_index"] == 1 and not ungated["gate_applied"] and "not applied" in ungated["gate_reason"]
 
 
@@ -147,3 +148,19 @@ def test_tuning_rungs_follow_what_this_torch_and_device_have(monkeypatch):
     assert "not 8.x" in tuning_rungs(cur, torch.device("cuda"))[1][0]
     names = [r.name for r in default_rungs(CPU, 300, 4, quick=False, tuning=True)[0]]
     assert names == [r.name for r in default_rungs(CPU, 300, 4, quick=False)[0]]  # a GPU ladder's rungs only
+
+
+def test_pick_winner_prefers_the_fastest_within_the_energy_bound():
+    """Issue 7's energy target: within the accuracy gate, the fastest rung at <= the bound wins
+    over a faster one above it; where no rung meets it (or energy is unmeasured), the fastest."""
+    res = [_rung(0.99, 10.0), _rung(0.99, 60.0), _rung(0.99, 50.0), _rung(0.95, 40.0)]
+    for r, j in zip(res, (0.09, 0.0108, 0.0090, 0.005)):
+        r["gpu_j_per_image"] = j
+    s = pick_winner(res, 0.005, 0.01)
+    assert s["winner_index"] == 2 and "0.01 J/image" in s["winner_rule"]  # not 3: it fails the accuracy gate
+    res[2]["gpu_j_per_image"] = 0.0101
+    s = pick_winner(res, 0.005, 0.01)
+    assert s["winner_index"] == 1 and "no qualified rung" in s["winner_rule"]
+    for r in res:
+        r["gpu_j_per_image"] = None
+    assert pick_winner(res, 0.005, 0.01)["winner_index"] == 1

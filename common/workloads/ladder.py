@@ -350,8 +350,16 @@ def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: i
     return out
 
 
-def pick_winner(results: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
-    """The fastest rung whose test accuracy is within ``tolerance`` of the recipe's (rung 0).
+def _j_per_image(r: dict[str, Any]) -> float | None:
+    return r.get("gpu_j_per_image") if r.get("gpu_j_per_image") is not None else r.get("cpu_j_per_image")
+
+
+def pick_winner(results: list[dict[str, Any]], tolerance: float,
+                max_j_per_image: float | None = None) -> dict[str, Any]:
+    """The fastest rung whose test accuracy is within ``tolerance`` of the recipe's (rung 0)
+    and, with ``max_j_per_image``, whose measured energy per image is at most that; where no
+    qualified rung meets the energy bound (or none has an energy measurement), the fastest
+    qualified rung, and the record says which rule named it.
     Where the recipe itself never reached the target validation accuracy (a run too short to
     train anything, e.g. --quick on a CPU), accuracy cannot separate the rungs: the gate is
     not applied, the fastest rung is named, and the record says so."""
@@ -363,6 +371,14 @@ def pick_winner(results: list[dict[str, Any]], tolerance: float) -> dict[str, An
         f"not applied: the recipe itself stayed below the target validation accuracy "
         f"({base['accuracy']['target_val_accuracy']}) in this run, so accuracy cannot rank the rungs")
     qualified = [r for r in results if r["accuracy"]["test_accuracy"] >= gate or not gate_applied]
+    rule = "fastest within the accuracy gate"
+    frugal = [r for r in qualified if max_j_per_image is not None and _j_per_image(r) is not None
+              and _j_per_image(r) <= max_j_per_image]
+    if frugal:
+        qualified = frugal
+        rule = f"fastest within the accuracy gate at <= {max_j_per_image} J/image"
+    elif max_j_per_image is not None:
+        rule += f" (no qualified rung measured <= {max_j_per_image} J/image)"
     best = max(qualified, key=lambda r: r["images_per_s"]["median"]) if qualified else base
     for r in results:
         r["meets_accuracy_gate"] = r["accuracy"]["test_accuracy"] >= gate
@@ -376,6 +392,7 @@ def pick_winner(results: list[dict[str, Any]], tolerance: float) -> dict[str, An
     return {
         "winner": best["name"],
         "winner_index": results.index(best),
+        "winner_rule": rule,
         "accuracy_gate": gate,
         "gate_applied": gate_applied,
         "gate_reason": gate_reason,
@@ -438,5 +455,5 @@ def run_ladder(rungs: list[Rung], data, device: torch.device, *, lr: float, base
             log(f"  {rung.name:<48} {res['images_per_s']['median']:>10.0f} img/s  eff "
                 f"{res['pipeline_efficiency']:.2f}  test acc {acc:.4f}")
     torch.set_num_threads(threads)
-    summary = pick_winner(results, tolerance)
+    summary = pick_winner(results, tolerance, config.WINNER_MAX_J_PER_IMAGE)
     return {"rungs": results, "summary": summary, **meta}

@@ -413,6 +413,12 @@ class _GraphedStep:
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))
         t0 = time.perf_counter()
+        precompile = getattr(t.model, "precompile", None)
+        if precompile is not None:  # fused kernels: compiled in parallel (once), counted in the warm-up
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.levers.precision, torch.float32)
+            done = precompile(dtype)
+            if done:
+                t.setup_seconds["kernel_precompile"] = done["wall_s"]
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up: cuDNN autotuning, and compilation for compile_cuda_graph
                 t.optimizer.zero_grad(set_to_none=True)
