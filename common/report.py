@@ -34,7 +34,8 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
              f"(pipeline efficiency {r0['pipeline_efficiency']:.2f}), test accuracy "
              f"{100 * r0['accuracy']['test_accuracy']:.2f}%"),
             ("Winning configuration", f"{win['name']}: {win['label']}"
-             + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")),
+             + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")
+             + (f"; rule: {s['winner_rule']}" if s.get("winner_rule") else "")),
             ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
              f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
              f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
@@ -171,7 +172,9 @@ def write_report(root: Path, device: str) -> Path:
               "estimates.",
               "- The optimization ladder changes one lever per rung, trains every rung from scratch for the same "
               "epochs on the same split, and names as winner the fastest rung whose test accuracy stays within the "
-              "tolerance of the MONAI tutorial recipe's. A rung fed by DataLoader workers (the recipe) is timed "
+              "tolerance of the MONAI tutorial recipe's and whose energy is at most `WINNER_MAX_J_PER_IMAGE` "
+              "joules per image (the fastest within the accuracy tolerance where no rung meets that; the records "
+              "say which rule named the winner). A rung fed by DataLoader workers (the recipe) is timed "
               "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
               "as in training; shorter windows would time the workers' prefetch queue), where an epoch takes at most "
               "`LOADER_EPOCH_WINDOW_MAX_S`; the records say which windows each rung got.", ""]
