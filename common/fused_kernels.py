@@ -208,6 +208,11 @@ def _warm(job: tuple[tuple[int, ...], str, int]) -> float:
     return time.perf_counter() - t0
 
 
+def triton_cache_dir() -> str:
+    """Triton's own default cache folder (what it uses while TRITON_CACHE_DIR is unset)."""
+    return os.path.join(os.environ.get("TRITON_HOME") or os.path.expanduser("~"), ".triton", "cache")
+
+
 def precompile(layers: list[tuple[int, ...]], dtype, n_out: int, workers: int | None = None) -> dict:
     """Compile every layer's kernels in parallel worker processes (one kernel set per distinct
     feature-map list: 58 in DenseNet121, several seconds each when compiled one after another at
@@ -216,6 +221,11 @@ def precompile(layers: list[tuple[int, ...]], dtype, n_out: int, workers: int | 
     import time
     from concurrent.futures import ProcessPoolExecutor
 
+    # the workers compile into TRITON_CACHE_DIR, and the launches here look there. Unset, Triton uses
+    # ~/.triton/cache, but inductor sets the variable to a folder of its own when it compiles its first
+    # kernel (torch/_inductor/runtime/triton_heuristics.py), which is after this: the launches would then
+    # miss the workers' kernels and compile them again, one after another. Fix the folder first.
+    os.environ.setdefault("TRITON_CACHE_DIR", triton_cache_dir())
     jobs = [(tuple(c), str(dtype).removeprefix("torch."), n_out) for c in dict.fromkeys(map(tuple, layers))]
     workers = workers or max(1, min(len(jobs), (os.cpu_count() or 2) - 1, 16))
     t0 = time.perf_counter()

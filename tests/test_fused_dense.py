@@ -114,6 +114,43 @@ def test_layer_inputs_list_every_dense_layer():
     assert m.precompile(torch.float32) is None  # no GPU here: nothing to compile
 
 
+def test_precompile_fixes_the_cache_folder_before_its_workers(monkeypatch):
+    """The workers' kernels must land where the launches look: precompile sets TRITON_CACHE_DIR
+    (Triton's default) before it starts them, so inductor does not move it later; a folder the
+    user set is kept. The pool is replaced here (compiling needs a GPU)."""
+    _triton_or_skip()
+    import concurrent.futures
+
+    from common import fused_kernels
+
+    seen = {}
+
+    class Pool:
+        def __init__(self, workers, mp_context=None):
+            seen["workers"] = workers
+
+        def __enter__(self):
+            seen["dir"] = os.environ.get("TRITON_CACHE_DIR")
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def map(self, fn, jobs):
+            seen["jobs"] = list(jobs)
+            return [1.0 for _ in seen["jobs"]]
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    done = fused_kernels.precompile([(64,), (64, 32), (64,)], torch.bfloat16, 128)
+    assert seen["dir"] == fused_kernels.triton_cache_dir() and seen["dir"].endswith(os.path.join(".triton", "cache"))
+    assert seen["jobs"] == [((64,), "bfloat16", 128), ((64, 32), "bfloat16", 128)]  # one job per distinct list
+    assert done["kernel_sets"] == 2 and done["compile_s_sum"] == 2.0
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/somewhere/else")
+    fused_kernels.precompile([(64,)], torch.bfloat16, 128)
+    assert seen["dir"] == "/somewhere/else"
+
+
 def test_feature_maps_must_tile_by_32():
     _triton_or_skip()
     from common.fused_kernels import _layout
