@@ -133,6 +133,26 @@ def test_sampler_sees_gpu_load():
     assert energy[-1] > energy[0]
 
 
+_SMALL_DENSENET = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
+
+
+def _densenet_grads(cls, x, y, bf16: bool, compile_options=None):
+    """(gradients, buffers, model) of one step of a small DenseNet121-shaped ``cls`` (seed 0);
+    bf16: autocast and channels_last as the ladder runs it; compile_options: compiled with them
+    (an empty dict: compiled without options)."""
+    torch.manual_seed(0)
+    model = cls(**_SMALL_DENSENET).cuda()
+    inp = x
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+        inp = x.contiguous(memory_format=torch.channels_last)
+    run = torch.compile(model, options=compile_options or None) if compile_options is not None else model
+    with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+        out = run(inp)
+    torch.nn.functional.cross_entropy(out.float(), y).backward()
+    return {n: p.grad.float() for n, p in model.named_parameters()}, dict(model.named_buffers()), model
+
+
 def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
     """The concat-free DenseNet, compiled with its options, bf16 autocast and channels_last
     as the ladder runs it, is as close to MONAI's fp32 gradients as MONAI's own network run
@@ -141,22 +161,11 @@ def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
 
     from common.densenet_lists import ListDenseNet121, compile_options
 
-    cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
     x = torch.randn(64, 1, 64, 64, device="cuda")
     y = torch.arange(64, device="cuda") % 6
 
     def grads(cls, bf16: bool, compile_options=None):
-        torch.manual_seed(0)
-        model = cls(**cfg).cuda()
-        inp = x
-        if bf16:
-            model = model.to(memory_format=torch.channels_last)
-            inp = x.contiguous(memory_format=torch.channels_last)
-        run = torch.compile(model, options=compile_options) if compile_options else model
-        with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
-            out = run(inp)
-        torch.nn.functional.cross_entropy(out.float(), y).backward()
-        return {n: p.grad.float() for n, p in model.named_parameters()}, dict(model.named_buffers())
+        return _densenet_grads(cls, x, y, bf16, compile_options)[:2]
 
     ref, ref_buf = grads(DenseNet121, bf16=False)
     monai_bf16, _ = grads(DenseNet121, bf16=True)
@@ -181,22 +190,11 @@ def test_fused_blocks_bf16_match_monai_on_cuda():
     from common.densenet_lists import compile_options
     from common.fused_dense import FusedDenseNet121
 
-    cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
     x = torch.randn(64, 1, 64, 64, device="cuda")
     y = torch.arange(64, device="cuda") % 6
 
     def grads(cls, bf16: bool, compiled: bool = False):
-        torch.manual_seed(0)
-        model = cls(**cfg).cuda()
-        inp = x
-        if bf16:
-            model = model.to(memory_format=torch.channels_last)
-            inp = x.contiguous(memory_format=torch.channels_last)
-        run = torch.compile(model, options=compile_options() or None) if compiled else model
-        with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
-            out = run(inp)
-        torch.nn.functional.cross_entropy(out.float(), y).backward()
-        return {n: p.grad.float() for n, p in model.named_parameters()}, dict(model.named_buffers()), model
+        return _densenet_grads(cls, x, y, bf16, compile_options() if compiled else None)
 
     ref, ref_buf, _ = grads(DenseNet121, bf16=False)
     monai_bf16, _, _ = grads(DenseNet121, bf16=True)
