@@ -76,7 +76,7 @@ QUICK_CPU_MAX_TRAIN_IMAGES = 480  # training images in --quick runs on the CPU
 QUICK_CPU_EPOCHS = 1  # epochs of accuracy-gated training in --quick runs on the CPU
 QUICK_PATCH_SIZE = 32  # 3D patch edge in quick mode
 # the GPU ladder also runs inductor's tuning rungs (programmatic dependent launch, coordinate-descent
-# tuning) after the concat-free rung: each compiles the whole step again, minutes apiece
+# tuning) after the fused-blocks rung: each compiles the whole step again, minutes apiece
 LADDER_INDUCTOR_TUNING = False
 # a DataLoader-fed rung (the tutorial recipe) is timed in windows of whole epochs where an epoch takes at
 # most this many seconds; shorter windows measure the workers' prefetch queue, not the recipe

@@ -112,6 +112,11 @@ def _keep_output():
 class ListDenseNet121(DenseNet121):
     """DenseNet121 (2D) whose blocks keep their features as a list; see the module docstring."""
 
+    def bottleneck(self, seq: torch.nn.Sequential, parts: list[torch.Tensor],
+                   stats: list[tuple[torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+        """A dense layer's ``conv1(relu1(norm1(cat(parts))))``, from the parts' statistics."""
+        return seq.conv1(_norm_parts(seq.norm1, parts, stats, relu=True))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features
         x = f.pool0(f.relu0(f.norm0(f.conv0(x))))
@@ -121,8 +126,7 @@ class ListDenseNet121(DenseNet121):
             if isinstance(mod, _DenseBlock):
                 for layer in mod.children():
                     seq = layer.layers
-                    h = _norm_parts(seq.norm1, parts, stats, relu=True)
-                    h = seq.conv2(seq.relu2(seq.norm2(seq.conv1(h))))
+                    h = seq.conv2(seq.relu2(seq.norm2(self.bottleneck(seq, parts, stats))))
                     if hasattr(seq, "dropout"):
                         h = seq.dropout(h)
                     parts.append(h)

@@ -21,9 +21,10 @@ and normalise them in registers:
 produced (as in :mod:`common.densenet_lists`), so autograd takes the batch-norm backward through
 the statistics and the affine parameters from there, and torch.compile compiles everything
 around the operator (statistics, the bottleneck's batch norm, the 3x3 convolution, gradient
-sums) as before. Outside training, or without a GPU (or Triton), the model runs
-:class:`~common.densenet_lists.ListDenseNet121`'s forward. On a CPU the kernels run only under
-Triton's interpreter (``TRITON_INTERPRET=1``), which the tests use.
+sums) as before. The model is :class:`~common.densenet_lists.ListDenseNet121` with only its
+``bottleneck`` replaced; outside training, or without a GPU (or Triton), that is the list one.
+On a CPU the kernels run only under Triton's interpreter (``TRITON_INTERPRET=1``), which the
+tests use.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from __future__ import annotations
 import os
 
 import torch
-from monai.networks.nets.densenet import _DenseBlock, _Transition
+from monai.networks.nets.densenet import _DenseBlock
 
-from common.densenet_lists import ListDenseNet121, _stats, norm_affine
+from common.densenet_lists import ListDenseNet121, norm_affine
 
 
 def triton_available() -> tuple[bool, str]:
@@ -45,7 +46,8 @@ def triton_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _interpreting() -> bool:
+def interpreting() -> bool:
+    """Whether Triton runs its kernels in its interpreter (TRITON_INTERPRET, the CPU tests)."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
@@ -55,9 +57,8 @@ def _rows(t4: torch.Tensor) -> torch.Tensor:
     return t4.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(n * h * w, c)
 
 
-def _cl_empty(n: int, c: int, h: int, w: int, like: torch.Tensor, dtype=None) -> torch.Tensor:
-    return torch.empty_strided((n, c, h, w), (h * w * c, 1, w * c, c), device=like.device,
-                               dtype=dtype or like.dtype)
+def _cl_empty(n: int, c: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.empty_strided((n, c, h, w), (h * w * c, 1, w * c, c), device=like.device, dtype=like.dtype)
 
 
 def _sm_count(device: torch.device) -> int:
@@ -193,7 +194,7 @@ class FusedDenseNet121(ListDenseNet121):
     def precompile(self, dtype: torch.dtype) -> dict | None:
         """Compile the fused kernels of every layer in parallel before the first step (on a GPU;
         at first use they would compile one after another). Returns what it did, or None."""
-        if not (self._triton and torch.cuda.is_available()) or _interpreting() or dtype in self._precompiled:
+        if not (self._triton and torch.cuda.is_available()) or interpreting() or dtype in self._precompiled:
             return None
         from common.fused_kernels import precompile
 
@@ -205,36 +206,12 @@ class FusedDenseNet121(ListDenseNet121):
 
     def fused_active(self, x: torch.Tensor) -> bool:
         return (self.training and torch.is_grad_enabled() and self._triton
-                and (x.is_cuda or (x.device.type == "cpu" and _interpreting())))
+                and (x.is_cuda or (x.device.type == "cpu" and interpreting())))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fused_active(x):
-            return super().forward(x)
-        f = self.features
-        x = f.pool0(f.relu0(f.norm0(f.conv0(x))))
-        parts = [x]
-        stats = [_stats(x)]
-        for name, mod in f.named_children():
-            if isinstance(mod, _DenseBlock):
-                for layer in mod.children():
-                    seq = layer.layers
-                    scale, shift = norm_affine(seq.norm1, parts, stats)
-                    dt = parts[0].dtype
-                    w1 = seq.conv1.weight
-                    h = bn_relu_conv1x1([p.to(dt) for p in parts], scale.float(), shift.float(),
-                                        w1.reshape(w1.shape[0], -1).to(dt))
-                    h = seq.conv2(seq.relu2(seq.norm2(h)))
-                    parts.append(h)
-                    stats.append(_stats(h))
-            elif isinstance(mod, _Transition):
-                from common.densenet_lists import _norm_parts
-
-                h = _norm_parts(mod.norm, parts, stats, relu=True)
-                h = mod.conv(mod.pool(h))  # pool first: both linear, so they commute
-                parts = [h]
-                stats = [_stats(h)]
-            elif name == "norm5":
-                from common.densenet_lists import _norm_parts
-
-                x = _norm_parts(mod, parts, stats, relu=False)
-        return self.class_layers(x)
+    def bottleneck(self, seq, parts, stats):
+        """The fused operator in place of norm1 -> relu1 -> conv1 where it runs (see fused_active)."""
+        if not self.fused_active(parts[0]):
+            return super().bottleneck(seq, parts, stats)
+        scale, shift = norm_affine(seq.norm1, parts, stats)  # fp32, from fp32 statistics
+        w1 = seq.conv1.weight
+        return bn_relu_conv1x1(parts, scale, shift, w1.reshape(w1.shape[0], -1).to(parts[0].dtype))

@@ -163,8 +163,9 @@ INTERPRETED_LAUNCH = dict(BM=16, num_warps=4, num_stages=1)
 
 
 def launch(kind: str) -> dict:
-    interpreting = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-    return dict(INTERPRETED_LAUNCH if interpreting else LAUNCH[kind])
+    from common.fused_dense import interpreting
+
+    return dict(INTERPRETED_LAUNCH if interpreting() else LAUNCH[kind])
 
 
 @functools.cache

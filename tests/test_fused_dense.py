@@ -78,7 +78,7 @@ def test_without_gpu_or_interpreter_it_is_the_concat_free_forward(monkeypatch):
     assert torch.allclose(ref(x), new(x), atol=1e-12)
 
 
-def test_lever_model_and_trainer_refusal():
+def test_lever_builds_and_labels_the_fused_model():
     from common.fused_dense import FusedDenseNet121
     from common.models import densenet121
     from common.workloads.levers import Levers
@@ -89,7 +89,7 @@ def test_lever_model_and_trainer_refusal():
     assert Levers("device_resident", batch_size=4).diff(lv) == {"fused_blocks": (False, True)}
 
 
-def test_trainer_refuses_fused_blocks_on_cpu(tmp_path):
+def test_trainer_refuses_fused_blocks_on_cpu():
     from common.workloads.levers import Levers
     from common.workloads.training import Trainer
 

@@ -95,7 +95,7 @@ def test_pick_winner_takes_the_fastest_within_the_gate():
     assert ungated["winner_index"] == 1 and not ungated["gate_applied"] and "not applied" in ungated["gate_reason"]
 
 
-def test_dataloader_rungs_are_timed_in_whole_epochs_from_a_boundary(data):
+def test_dataloader_rungs_are_timed_in_whole_epochs_from_a_boundary(data, monkeypatch):
     """Windows of a few steps would time the workers' prefetch queue, not the recipe: a rung
     fed by DataLoader workers is timed in whole epochs, each from an epoch boundary; a
     device-resident rung, or one whose epochs are too long, keeps windows of steps."""
@@ -107,7 +107,8 @@ def test_dataloader_rungs_are_timed_in_whole_epochs_from_a_boundary(data):
     per_epoch = -(-len(data.train_paths_labels()[0]) // 4)
     assert r["window"]["kind"] == "epochs" and r["steps_per_window"] == per_epoch * r["window"]["epochs"]
     assert r["end_to_end"]["images"] == [len(data.train_paths_labels()[0]) * r["window"]["epochs"]] * 2
-    long_epochs = run_rung(loader, data, CPU, **kw, epoch_window_max_s=0.0)
+    monkeypatch.setattr(config, "LOADER_EPOCH_WINDOW_MAX_S", 0.0)
+    long_epochs = run_rung(loader, data, CPU, **kw)
     assert long_epochs["window"]["kind"] == "steps" and "more than 0 s" in long_epochs["window"]["reason"]
     resident = run_rung(Rung("resident", Levers("device_resident", batch_size=4), "data_path"), data, CPU, **kw)
     assert resident["window"]["kind"] == "steps" and "no DataLoader workers" in resident["window"]["reason"]

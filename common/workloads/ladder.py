@@ -262,8 +262,8 @@ def _mean_in_windows(samples: list[dict], key: str, windows: list[tuple[float, f
     return float(np.mean(vals)) if vals else None
 
 
-def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, warmup: int, min_window_s: float,
-                      epoch_window_max_s: float | None = None) -> tuple[int, int, dict[str, Any]]:
+def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, warmup: int, min_window_s: float
+                      ) -> tuple[int, int, dict[str, Any]]:
     """Steps per end-to-end window and warm-up steps for a trained rung, and why.
 
     A rung fed by DataLoader workers (the tutorial recipe) that are faster than the model
@@ -274,10 +274,9 @@ def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, wa
     in run M the recipe's windows spread over 4x. Its windows are therefore whole epochs, each
     starting at an epoch boundary (training has just ended on one), so that every window holds
     one worker start and one epoch of batches, as training does. Device-resident rungs have no
-    queue to drain and keep short windows. ``epoch_window_max_s``: the longest epoch timed so
-    [config.LOADER_EPOCH_WINDOW_MAX_S]."""
-    if epoch_window_max_s is None:
-        epoch_window_max_s = config.LOADER_EPOCH_WINDOW_MAX_S
+    queue to drain and keep short windows, and so does a rung whose epoch takes longer than
+    ``config.LOADER_EPOCH_WINDOW_MAX_S``."""
+    epoch_window_max_s = config.LOADER_EPOCH_WINDOW_MAX_S
     lv = trainer.levers
 
     def short(why: str) -> tuple[int, int, dict[str, Any]]:
@@ -302,8 +301,7 @@ def end_to_end_window(trainer: Trainer, accuracy: dict[str, Any], steps: int, wa
 
 def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: int, seed: int, epochs: int,
              target: float, steps: int, repeats: int, warmup: int, min_window_s: float, energy=None, monitor=None,
-             flops_per_image: int | None = None, peak_flops: float | None = None, progress=None,
-             epoch_window_max_s: float | None = None) -> dict[str, Any]:
+             flops_per_image: int | None = None, peak_flops: float | None = None, progress=None) -> dict[str, Any]:
     """Train one rung to the accuracy gate, then time it end to end and model-only."""
     out: dict[str, Any] = {"name": rung.name, "lever": rung.lever, "predicted": rung.predicted,
                            "levers": rung.levers.to_dict(), "label": rung.levers.label()}
@@ -312,8 +310,7 @@ def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: i
     t0 = clock()
     trainer = Trainer(data, rung.levers, device, lr=lr, base_batch=base_batch, seed=seed)
     out["accuracy"] = train_to_accuracy(trainer, epochs, target, progress=progress)
-    n, e2e_warmup, out["window"] = end_to_end_window(trainer, out["accuracy"], steps, warmup, min_window_s,
-                                                     epoch_window_max_s)
+    n, e2e_warmup, out["window"] = end_to_end_window(trainer, out["accuracy"], steps, warmup, min_window_s)
     e2e = steady_throughput(trainer, n, repeats, e2e_warmup, energy=energy)
     out["end_to_end"] = e2e
     out["steps_per_window"] = n
@@ -350,16 +347,12 @@ def run_rung(rung: Rung, data, device: torch.device, *, lr: float, base_batch: i
     return out
 
 
-def _j_per_image(r: dict[str, Any]) -> float | None:
-    return r.get("gpu_j_per_image") if r.get("gpu_j_per_image") is not None else r.get("cpu_j_per_image")
-
-
 def pick_winner(results: list[dict[str, Any]], tolerance: float,
                 max_j_per_image: float | None = None) -> dict[str, Any]:
     """The fastest rung whose test accuracy is within ``tolerance`` of the recipe's (rung 0)
-    and, with ``max_j_per_image``, whose measured energy per image is at most that; where no
-    qualified rung meets the energy bound (or none has an energy measurement), the fastest
-    qualified rung, and the record says which rule named it.
+    and, with ``max_j_per_image``, whose GPU board energy per image is at most that; where no
+    qualified rung meets the energy bound (or none has a GPU energy measurement: a CPU ladder),
+    the fastest qualified rung, and the record says which rule named it.
     Where the recipe itself never reached the target validation accuracy (a run too short to
     train anything, e.g. --quick on a CPU), accuracy cannot separate the rungs: the gate is
     not applied, the fastest rung is named, and the record says so."""
@@ -372,8 +365,8 @@ def pick_winner(results: list[dict[str, Any]], tolerance: float,
         f"({base['accuracy']['target_val_accuracy']}) in this run, so accuracy cannot rank the rungs")
     qualified = [r for r in results if r["accuracy"]["test_accuracy"] >= gate or not gate_applied]
     rule = "fastest within the accuracy gate"
-    frugal = [r for r in qualified if max_j_per_image is not None and _j_per_image(r) is not None
-              and _j_per_image(r) <= max_j_per_image]
+    frugal = [r for r in qualified if max_j_per_image is not None and r.get("gpu_j_per_image") is not None
+              and r["gpu_j_per_image"] <= max_j_per_image]
     if frugal:
         qualified = frugal
         rule = f"fastest within the accuracy gate at <= {max_j_per_image} J/image"
