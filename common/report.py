@@ -172,7 +172,7 @@ def write_report(root: Path, device: str) -> Path:
               "estimates.",
               "- The optimization ladder changes one lever per rung, trains every rung from scratch for the same "
               "epochs on the same split, and names as winner the fastest rung whose test accuracy stays within the "
-              "tolerance of the MONAI tutorial recipe's and whose energy is at most `WINNER_MAX_J_PER_IMAGE` "
+              "tolerance of the MONAI tutorial recipe's and whose GPU board energy is at most `WINNER_MAX_J_PER_IMAGE` "
               "joules per image (the fastest within the accuracy tolerance where no rung meets that; the records "
               "say which rule named the winner). A rung fed by DataLoader workers (the recipe) is timed "
               "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
