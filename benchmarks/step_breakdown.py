@@ -177,7 +177,7 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
     t0 = clock()
     trainer = Trainer(data, levers, device, lr=config.LEARNING_RATE, base_batch=config.BATCH_SIZE, seed=config.SEED)
     if epochs:
-        out["accuracy"] = train_to_accuracy(trainer, epochs, config.ACCURACY_TARGET)
+        out["accuracy"] = train_to_accuracy(trainer, epochs, config.TARGET_VAL_ACCURACY)
     else:
         trainer.run_steps(3)
     out["setup_s"] = dict(trainer.setup_seconds)

@@ -19,7 +19,7 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "BATCH_SIZE": ("--batch-size", int, "training batch size of the tutorial recipe"),
     "LEARNING_RATE": ("--lr", float, "Adam learning rate at --batch-size"),
     "EPOCHS": ("--epochs", int, "epochs of each accuracy-gated training run"),
-    "ACCURACY_TARGET": ("--accuracy-target", float, "validation accuracy for time-to-accuracy"),
+    "TARGET_VAL_ACCURACY": ("--target-val-accuracy", float, "validation accuracy that counts as trained (time to target)"),
     "NUM_WORKERS": ("--num-workers", int, "DataLoader workers of the tutorial recipe (default: min(10, cores-1))"),
     "CPU_THREADS": ("--cpu-threads", int, "torch intra-op threads (default: all physical cores)"),
     "SAMPLE_HZ": ("--sample-hz", float, "sampler rate in Hz (0.1 to 100)"),
@@ -129,7 +129,7 @@ def validate_config(values: dict[str, Any]) -> None:
     hz = values.get("SAMPLE_HZ")
     if hz is not None and not (0.1 <= hz <= 100):
         raise UserError(f"config.SAMPLE_HZ = {hz!r} is invalid: it must lie between 0.1 and 100 Hz (--sample-hz)")
-    for name in ("ACCURACY_TARGET", "VAL_FRACTION", "TEST_FRACTION", "UNSTABLE_IQR_FRACTION"):
+    for name in ("TARGET_VAL_ACCURACY", "VAL_FRACTION", "TEST_FRACTION", "UNSTABLE_IQR_FRACTION"):
         v = values.get(name)
         if v is not None and not (0 < v < 1):
             raise UserError(f"config.{name} = {v!r} is invalid: it must lie strictly between 0 and 1")

@@ -73,7 +73,7 @@ INVALID = [
     (["--set", "NOSUCH=1"], "NOSUCH"),
     (["--set", "QUICK_CPU_BATCH_SIZE=0"], "QUICK_CPU_BATCH_SIZE"),
     (["--set", "BATCH_SIZES=()"], "BATCH_SIZES"),
-    (["--set", "ACCURACY_TARGET=1.5"], "ACCURACY_TARGET"),
+    (["--set", "TARGET_VAL_ACCURACY=1.5"], "TARGET_VAL_ACCURACY"),
     (["--lr", "0"], "LEARNING_RATE"),
     (["--volume", "/nonexistent.nii.gz"], "/nonexistent.nii.gz"),
 ]

@@ -99,7 +99,7 @@ class Settings:
             lr=v["LEARNING_RATE"],
             base_batch=v["BATCH_SIZE"],
             epochs=v["QUICK_CPU_EPOCHS"] if cpu_quick else v["QUICK_EPOCHS"] if quick else v["EPOCHS"],
-            accuracy_target=v["ACCURACY_TARGET"],
+            accuracy_target=v["TARGET_VAL_ACCURACY"],
             accuracy_tolerance=v["ACCURACY_TOLERANCE"],
             num_workers=workers,
             cpu_threads=v["CPU_THREADS"] or default_threads(),
