@@ -93,4 +93,6 @@ LADDER_SEEDS = (0, 1, 2)  # seeds of initialisation and augmentation per rung (t
 QUICK_LADDER_SEEDS = (0,)  # seeds per rung in --quick runs (one seed: the record says the seed gate is not met)
 ENERGY_WINDOW_S = 30.0  # J/image of a rung is measured over this many seconds of sustained training
 QUICK_ENERGY_WINDOW_S = 2.0  # the same in --quick runs
+LADDER_COMPILED_RUNGS = True  # the GPU ladder also runs the torch.compile throughput leader (minutes of cold
+# compilation; one seed, so it is reported but cannot win)
 CACHE_DIR = "cache"  # persistent caches a second run reuses (decoded MedNIST, inductor/Triton); warm runs use it

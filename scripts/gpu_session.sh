@@ -2,7 +2,7 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
 # BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -25,6 +25,11 @@ for what in "$@"; do
              | grep --line-buffered -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;
     cpuladder) python3 benchmarks/winning_solution.py --device cpu --data-dir data --out "$OUT/cpu_ladder.json" \
              ${CPU_BENCH_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/cpu_ladder.log" | tail -16 ;;
+    warmup) for lv in device_resident,bf16,channels_last,b300,cuda_graph device_resident,bf16,channels_last,b300,cuda_graph,no_autotune \
+                       device_resident,bf16,channels_last,b300; do
+               python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
+                 | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
+             done ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")

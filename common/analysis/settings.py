@@ -58,6 +58,12 @@ class Settings:
     volume_train_steps: int
     gpu_price_per_hour: float | None
     cpu_price_per_hour: float | None
+    ladder_seeds: tuple[int, ...] = (0,)
+    energy_window_s: float = 0.0
+    cache_dir: str = "cache"
+    winner_max_j_per_image: float | None = None
+    ladder_inductor_tuning: bool = False
+    ladder_compiled_rungs: bool = True
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -123,6 +129,12 @@ class Settings:
             volume_train_steps=v["QUICK_VOLUME_TRAIN_STEPS"] if quick else v["VOLUME_TRAIN_STEPS"],
             gpu_price_per_hour=v["GPU_PRICE_PER_HOUR"],
             cpu_price_per_hour=v["CPU_PRICE_PER_HOUR"],
+            ladder_seeds=tuple(v["QUICK_LADDER_SEEDS"] if quick else v["LADDER_SEEDS"]),
+            energy_window_s=v["QUICK_ENERGY_WINDOW_S"] if quick else v["ENERGY_WINDOW_S"],
+            cache_dir=v["CACHE_DIR"],
+            winner_max_j_per_image=v["WINNER_MAX_J_PER_IMAGE"],
+            ladder_inductor_tuning=bool(v["LADDER_INDUCTOR_TUNING"]),
+            ladder_compiled_rungs=bool(v["LADDER_COMPILED_RUNGS"]),
             notes=tuple(notes),
         )
 

@@ -28,6 +28,7 @@ class Levers:
     # (common/densenet_lists.py): pays under torch.compile on a GPU only
     fused_blocks: bool = False  # the same DenseNet121 whose dense blocks apply BN + ReLU inside the 1x1
     # convolutions' loads (Triton kernels, common/fused_dense.py): training on a GPU with Triton only
+    cudnn_benchmark: bool = True  # cuDNN autotuning of every new convolution shape (seconds per shape, once)
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -76,6 +77,8 @@ class Levers:
             parts.append("concat_free")
         if self.fused_blocks:
             parts.append("fused_blocks")
+        if not self.cudnn_benchmark:
+            parts.append("no_autotune")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 

@@ -33,6 +33,9 @@ from common.workloads.mednist_data import (
 )
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# eager steps on a side stream before a CUDA graph is captured (PyTorch's whole-network capture
+# recipe warms up "a few" iterations: autotuning, lazy kernel loading and compilation happen there)
+GRAPH_WARMUP_STEPS = 2
 STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2d", "forward", "backward", "optimizer")
 
 
@@ -316,6 +319,7 @@ class Trainer:
             self._graph = _GraphedStep(self, model_only=False)
             total = time.perf_counter() - t0
             self.setup_seconds["graph_warmup"] = self._graph.warmup_seconds  # includes compilation, if any
+            self.setup_seconds["graph_warmup_steps"] = list(self._graph.warmup_step_seconds)
             self.setup_seconds["graph_capture"] = total - self._graph.warmup_seconds
         return self._graph
 
@@ -419,10 +423,14 @@ class _GraphedStep:
             done = precompile(dtype)
             if done:
                 t.setup_seconds["kernel_precompile"] = done["wall_s"]
+        self.warmup_step_seconds = []
         with torch.cuda.stream(side):
-            for _ in range(3):  # warm-up: cuDNN autotuning, and compilation for compile_cuda_graph
+            for _ in range(GRAPH_WARMUP_STEPS):  # cuDNN autotuning, and compilation for compile_cuda_graph
+                s0 = time.perf_counter()
                 t.optimizer.zero_grad(set_to_none=True)
                 body()
+                side.synchronize()
+                self.warmup_step_seconds.append(time.perf_counter() - s0)
         torch.cuda.current_stream(dev).wait_stream(side)
         torch.cuda.synchronize(dev)
         self.warmup_seconds = time.perf_counter() - t0

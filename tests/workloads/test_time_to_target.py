@@ -1,0 +1,137 @@
+"""Time to target: the ranking, the seed gate, the cold/warm bookkeeping, the decoded-data
+cache, and one real ladder run in fresh processes on tiny data."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from common.workloads.ladder import Rung
+from common.workloads.ladder_run import LadderSpec, pick_winner, rung_record, run_ladder, summarize_runs
+from common.workloads.levers import Levers
+
+SEEDS = (0, 1, 2)
+
+
+def _run(seed, kind, t, acc=0.99, reached=True, rate=100.0):
+    return {"rung_id": "x", "seed": seed, "kind": kind, "time_to_target_s": t if reached else None,
+            "reached": reached, "epochs_to_target": 2 if reached else None, "test_accuracy": acc, "test_n": 100,
+            "history": [{"images_per_s": rate / 2, "train_s": 1.0}, {"images_per_s": rate, "train_s": 1.0}],
+            "target_reason": None, "lr": 1e-3, "one_time_s": {"decode_s": 0.5}}
+
+
+def _rung(rid, cold, warm, accs=(0.99, 0.99, 0.99), reached=(True, True, True), seeds=SEEDS, rate=100.0):
+    runs = []
+    for s, c, w, a, ok in zip(seeds, cold, warm, accs, reached):
+        runs += [_run(s, "cold", c, a, ok, rate), _run(s, "warm", w, a, ok, rate)]
+    rung = Rung(rid, Levers(), "lever", id=rid, seeds_cap=len(seeds) if len(seeds) < len(SEEDS) else None)
+    return rung_record(rung, runs, SEEDS, None, None)
+
+
+def test_bookkeeping_splits_cold_and_warm_and_keeps_every_seed():
+    r = _rung("a", cold=(10, 12, 11), warm=(5, 6, 4))
+    t = r["time_to_target"]
+    assert t["cold"]["median"] == 11 and (t["cold"]["min"], t["cold"]["max"]) == (10, 12)
+    assert t["warm"]["median"] == 5 and t["warm"]["values"] == [5, 6, 4]
+    assert t["test_accuracy_per_seed"] == {"0": 0.99, "1": 0.99, "2": 0.99}
+    assert t["cold"]["interval_kind"] == "range over seeds"
+    missed = _rung("b", cold=(10, 12, 11), warm=(5, 6, 4), reached=(True, False, True))["time_to_target"]
+    assert missed["cold"] is None and "1 of 3 cold run(s) did not reach" in missed["cold_reason"]
+    assert missed["reached_per_seed"] == {"0": True, "1": False, "2": True}
+    errs = summarize_runs([{"seed": 0, "kind": "cold", "error": "boom"}], (0,))
+    assert errs["errors"] == ["seed 0 cold: boom"] and errs["cold"] is None
+
+
+def test_winner_is_the_shortest_cold_time_among_rungs_that_pass_on_every_seed():
+    recipe = _rung("recipe", cold=(40, 42, 44), warm=(30, 31, 32), accs=(0.995, 0.996, 0.994))
+    fast = _rung("fast", cold=(5, 6, 7), warm=(2, 3, 2.5), accs=(0.995, 0.993, 0.996), rate=3000)
+    faster_but_one_seed_low = _rung("risky", cold=(2, 2, 2), warm=(1, 1, 1), accs=(0.995, 0.98, 0.996), rate=9000)
+    faster_but_missed = _rung("missed", cold=(3, 3, 3), warm=(1, 1, 1), reached=(True, True, False))
+    one_seed = _rung("compiled", cold=(1,), warm=(0.5,), accs=(0.999,), seeds=(0,), rate=20000)
+    res = [recipe, fast, faster_but_one_seed_low, faster_but_missed, one_seed]
+    s = pick_winner(res, 0.005, SEEDS)
+    assert s["winner_id"] == "fast" and s["crowned"]
+    assert s["accuracy_gate"] == pytest.approx(0.995 - 0.005)
+    assert not faster_but_one_seed_low["passes_gate"] and "seed(s) 1 (98.00%)" in faster_but_one_seed_low["gate_reason"]
+    assert not faster_but_missed["passes_gate"] and "did not reach the target on seed(s) 2" in \
+        faster_but_missed["gate_reason"]
+    assert not one_seed["passes_gate"] and "1 of 3 seeds" in one_seed["gate_reason"]
+    assert s["time_to_target_ratio_cold"] == pytest.approx(42 / 6) and s["time_to_target_ratio_warm"] == \
+        pytest.approx(31 / 2.5)
+    assert s["throughput_leader_index"] == 4  # named, never crowned
+
+
+def test_nothing_is_crowned_when_no_rung_passes_and_the_energy_bound_is_optional():
+    recipe = _rung("recipe", cold=(40, 42, 44), warm=(30, 31, 32), reached=(False, False, False))
+    other = _rung("other", cold=(4, 4, 4), warm=(2, 2, 2), reached=(False, True, True))
+    s = pick_winner([recipe, other], 0.005, SEEDS)
+    assert not s["crowned"] and s["winner_index"] == 0 and "nothing is crowned" in s["winner_rule"]
+    recipe = _rung("recipe", cold=(40, 42, 44), warm=(30, 31, 32))
+    a, b = _rung("a", cold=(4, 4, 4), warm=(2, 2, 2)), _rung("b", cold=(6, 6, 6), warm=(3, 3, 3))
+    a["gpu_j_per_image"], b["gpu_j_per_image"] = 0.02, 0.009
+    assert pick_winner([recipe, a, b], 0.005, SEEDS)["winner_id"] == "a"
+    bounded = pick_winner([recipe, a, b], 0.005, SEEDS, max_j_per_image=0.01)
+    assert bounded["winner_id"] == "b" and "0.01 J/image" in bounded["winner_rule"]
+
+
+def test_decoded_cache_hits_on_the_same_split_and_misses_on_a_changed_file(synthetic_data_dir, tmp_path):
+    import shutil
+
+    from common.workloads.decoded_cache import load_decoded
+    from common.workloads.mednist_data import load_mednist
+
+    data_dir = tmp_path / "d"
+    shutil.copytree(synthetic_data_dir, data_dir)
+    cache = tmp_path / "cache"
+    first = load_mednist(data_dir, 0.1, 0.1, 0)
+    miss = load_decoded(first, cache, workers=1)
+    assert not miss["hit"] and os.path.isfile(miss["path"])
+    second = load_mednist(data_dir, 0.1, 0.1, 0)
+    hit = load_decoded(second, cache, workers=1)
+    assert hit["hit"] and hit["path"] == miss["path"]
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(first.arrays(part)[0], second.arrays(part)[0])
+        np.testing.assert_array_equal(first.arrays(part)[1], second.arrays(part)[1])
+    reference = load_mednist(data_dir, 0.1, 0.1, 0)  # decoded the ordinary way, no cache
+    np.testing.assert_array_equal(reference.arrays("train")[0], second.arrays("train")[0])
+    path = second.part("train")[0][0]
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = load_decoded(load_mednist(data_dir, 0.1, 0.1, 0), cache, workers=1)
+    assert not changed["hit"] and changed["path"] != miss["path"]
+    with open(changed["path"], "wb") as fh:
+        fh.write(b"damaged")
+    rebuilt = load_decoded(load_mednist(data_dir, 0.1, 0.1, 0), cache, workers=1)
+    assert not rebuilt["hit"] and "unreadable" in rebuilt["reason"]
+
+
+def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_dir, tmp_path):
+    """Two rungs, one seed, cold then warm, each in its own process: the warm run of the
+    device-resident rung loads the decoded data its cold run cached; the clock covers the
+    whole run; the sustained window gives throughput; records arrive after every rung."""
+    base = Levers("tutorial", batch_size=8, num_workers=0)
+    rungs = [Rung("recipe", base, "baseline", id="recipe"),
+             Rung("resident", base.replace(data_path="device_resident"), "data_path", id="device_resident")]
+    spec = LadderSpec(device="cpu", data_dir=str(synthetic_data_dir), split_seed=0, val_fraction=0.1,
+                      test_fraction=0.1, max_train=48, max_eval=None, lr=1e-3, base_batch=8, epochs=1, target=0.01,
+                      tolerance=0.005, seeds=(0,), measure_s=0.2, repeats=2, cache_root=str(tmp_path / "cache"),
+                      cpu_threads=1)
+    partial = []
+    res = run_ladder(rungs, spec, on_rung=lambda p: partial.append(len(p["rungs"])))
+    assert partial == [1, 2]
+    recipe, resident = res["rungs"]
+    for r in res["rungs"]:
+        runs = r["time_to_target"]["runs"]
+        assert [x["kind"] for x in runs] == ["cold", "warm"] and not r["time_to_target"]["errors"]
+        for x in runs:
+            assert x["reached"] and 0 < x["one_time_s"]["decode_s"] < x["time_to_target_s"] <= x["wall_to_stop_s"]
+            assert x["history"][-1]["end_s"] == pytest.approx(x["time_to_target_s"])
+            assert x["process_start_s"] > 0
+        assert r["images_per_s"]["median"] > 0 and r["end_to_end"]["images"]  # the sustained window
+    cold, warm = resident["time_to_target"]["runs"]
+    assert not cold["decoded_cache"]["hit"] and warm["decoded_cache"]["hit"]
+    assert recipe["time_to_target"]["runs"][0]["decoded_cache"]["hit"] is False
+    assert res["summary"]["crowned"] and res["summary"]["winner_id"] in ("recipe", "device_resident")
+    assert not os.listdir(tmp_path / "cache")  # per-run cache folders are removed afterwards
