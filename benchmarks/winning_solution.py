@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rungs", default=None, help="comma-separated rung ids to run (the recipe always runs)")
     p.add_argument("--list-rungs", action="store_true", help="print the rung ids of this device's ladder and exit")
     p.add_argument("--no-warm", action="store_true", help="cold runs only")
+    p.add_argument("--brief", default="", help="comma-separated rung ids run on the first seed only and without "
+                                               "the sustained window (to save device time; they cannot win)")
     p.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=config.LADDER_COMPILED_RUNGS,
                    help="the torch.compile throughput-leader rung (GPU) [config.LADDER_COMPILED_RUNGS=%(default)s]")
     p.add_argument("--inductor-tuning", action=argparse.BooleanOptionalAction, default=config.LADDER_INDUCTOR_TUNING,
@@ -181,7 +183,9 @@ def settings_for(args: argparse.Namespace, device: str):
         given["QUICK_LADDER_SEEDS" if args.quick else "LADDER_SEEDS"] = tuple(int(x) for x in args.seeds.split(","))
     if getattr(args, "measure_s", None) is not None:
         given["QUICK_ENERGY_WINDOW_S" if args.quick else "ENERGY_WINDOW_S"] = args.measure_s
-    return Settings.resolve(values_from_args(argparse.Namespace(**given), set(given)), device, args.quick)
+    values = values_from_args(argparse.Namespace(**given), set(given))
+    values.update(given)  # constants without a flag of their own (LADDER_SEEDS, ENERGY_WINDOW_S)
+    return Settings.resolve(values, device, args.quick)
 
 
 @run_main
@@ -221,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         rungs = [r for i, r in enumerate(rungs) if i == 0 or r.id in want]
     spec = ladder_spec(s, args.device)
     spec = dataclasses.replace(spec, data_dir=args.data_dir, warm=not args.no_warm,
+                               brief=tuple(x.strip() for x in args.brief.split(",") if x.strip()),
                                max_train=args.max_train if args.max_train is not None else spec.max_train)
     data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_train=spec.max_train,
                         max_eval=s.max_eval_images)

@@ -58,6 +58,7 @@ class LadderSpec:
     winner_max_j_per_image: float | None = None
     run_timeout_s: float = 3600.0
     warm: bool = True  # also the warm run of every seed
+    brief: tuple[str, ...] = ()  # rung ids run on the first seed only, without the sustained window (cannot win)
     extra_env: dict = field(default_factory=dict)
 
 
@@ -94,6 +95,17 @@ def rung_seeds(rung, seeds: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(seeds[: rung.seeds_cap]) if rung.seeds_cap else tuple(seeds)
 
 
+def brief(rung, spec: LadderSpec):
+    """The rung as run under ``spec``: one seed and no sustained window where ``spec.brief``
+    names it (device time is short; such a rung is reported but cannot win)."""
+    import dataclasses
+
+    if rung.id not in spec.brief or rung.id == "recipe":
+        return rung
+    return dataclasses.replace(rung, seeds_cap=1, seeds_reason="one seed, no sustained window: run briefly "
+                               "(--brief) to save device time")
+
+
 def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None = None,
                        progress=None) -> list[dict[str, Any]]:
     """Cold then warm runs of one rung on each of its seeds; the first seed's warm run also
@@ -105,7 +117,7 @@ def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None
         try:
             for kind in ("cold", "warm") if spec.warm else ("cold",):
                 last = kind == ("warm" if spec.warm else "cold")
-                measure = k == 0 and last and spec.measure_s > 0
+                measure = k == 0 and last and spec.measure_s > 0 and rung.id not in spec.brief
                 plan = RunPlan(rung_id=rung.id, levers=rung.levers.to_dict(), seed=seed, kind=kind,
                                device=spec.device, data_dir=spec.data_dir, split_seed=spec.split_seed,
                                val_fraction=spec.val_fraction, test_fraction=spec.test_fraction,
@@ -330,6 +342,7 @@ def run_ladder(rungs, spec: LadderSpec, *, probe_data: Callable[[], Any] | None 
             rung = Rung(f"{rung.name}: {_changed(prev or rung.levers, chosen)}", chosen, rung.lever, rung.predicted,
                         id=rung.id, seeds_cap=rung.seeds_cap, seeds_reason=rung.seeds_reason)
         prev = rung.levers
+        rung = brief(rung, spec)
         n_runs = len(rung_seeds(rung, spec.seeds)) * (2 if spec.warm else 1)
         bar = progress_factory(n_runs, f"rung {i + 1}/{len(rungs)} {rung.name}"[:60]) if progress_factory else None
         if log:

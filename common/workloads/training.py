@@ -91,10 +91,16 @@ class Trainer:
             if not (ok and self.is_cuda):
                 why = why or f"this device is {self.device.type}"
                 raise ValueError(f"fused_blocks needs a CUDA device and Triton: {why}")
-        self.model = densenet121(num_classes, concat_free=levers.concat_free,
-                                 fused_blocks=levers.fused_blocks).to(self.device)
+        self.setup_seconds: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        model = densenet121(num_classes, concat_free=levers.concat_free, fused_blocks=levers.fused_blocks)
+        t1 = time.perf_counter()
+        self.model = model.to(self.device)
         if levers.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.is_cuda:
+            torch.cuda.synchronize(self.device)
+        self.setup_seconds.update(model_init_s=t1 - t0, model_to_device_s=time.perf_counter() - t1)
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.lr = scaled_lr(lr, base_batch, levers.batch_size)
         opt_kw: dict[str, Any] = {}
@@ -120,14 +126,15 @@ class Trainer:
                 options["triton.cudagraphs"] = True
                 mode = None
             self.forward_model = torch.compile(self.model, mode=mode, dynamic=False, options=options)
+        t0 = time.perf_counter()
         self.augment = BatchedAugment2D().to(self.device)
+        self.setup_seconds["augment_init_s"] = time.perf_counter() - t0
         self._batches: Iterator | None = None
         self._epoch_pos = 0  # batches taken from the current epoch
         self._resident: DeviceResidentData | None = None
         self._graph: _GraphedStep | None = None
         self.step_count = 0
         self.images_seen = 0
-        self.setup_seconds: dict[str, float] = {}
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
