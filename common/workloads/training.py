@@ -358,7 +358,8 @@ class Trainer:
     def evaluate(self, part: str) -> dict[str, float]:
         imgs, labs = self.data.arrays(part)
         self.model.eval()
-        # no cuDNN autotuning for evaluation shapes: it would cost seconds per new shape and evaluation is not timed
+        # no cuDNN autotuning for evaluation shapes: it would cost seconds per new shape (evaluation batches have
+        # the training batch's size, so most convolution plans are the ones training already built)
         bench = torch.backends.cudnn.benchmark
         torch.backends.cudnn.benchmark = False
         try:
@@ -369,7 +370,7 @@ class Trainer:
 
     def _evaluate(self, imgs, labs) -> dict[str, float]:
         correct, total, loss_sum = 0, 0, 0.0
-        for x, y in eval_batches(imgs, labs, self.device):
+        for x, y in eval_batches(imgs, labs, self.device, batch_size=min(self.levers.batch_size, 1024)):
             if self.levers.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_ctx(self.device, self.levers.precision):
