@@ -57,7 +57,8 @@ def table(res: dict, device: str) -> str:
             f"{_s(r.get('time_to_target_ratio_warm')):>5} {accs:<24} "
             f"{'pass' if r.get('passes_gate') else 'FAIL: ' + (r.get('gate_reason') or '')}")
     gate = (f"gate: reach {100 * res['spec']['target']:.1f}% validation accuracy and test accuracy >= "
-            f"{100 * s['accuracy_gate']:.2f}% on every seed" if s.get("accuracy_gate") is not None
+            f"{100 * s['accuracy_gate']:.2f}% (the recipe's lowest seed - {100 * s['tolerance']:.1f} points) on every "
+            "seed" if s.get("accuracy_gate") is not None
             else "gate: the recipe has no test accuracy")
     lines.append(f"winner (*): {rows[s['winner_index']]['name']} ({s['winner_rule']}); {gate}")
     if lead is not None:
@@ -75,26 +76,35 @@ def headline(res: dict, device: str = "cuda") -> str:
     devices = (env.get("gpu") or {}).get("devices") or []
     card = devices[0]["name"] if devices and device == "cuda" else env.get("cpu_model")
     w, r0 = rows[s["winner_index"]], rows[0]
+    train_images = res.get("train_images") or next((x.get("train_images") for x in r0["time_to_target"]["runs"]
+                                                    if x.get("train_images")), None)
     lead = rows[s["throughput_leader_index"]] if s.get("throughput_leader_index") is not None else None
     tw, t0 = w["time_to_target"], r0["time_to_target"]
     seeds = ", ".join(str(x) for x in t0["seeds"])
     commit = str((env.get("git") or {}).get("commit") or "unknown")[:7]
     out = [f"On one {card or device} ({str(env.get('time_utc', ''))[:10]}, commit {commit}; "
-           f"{res.get('train_images')} training images, seeds {seeds}; target {100 * res['spec']['target']:.0f}% "
+           f"{train_images} training images, seeds {seeds}; target {100 * res['spec']['target']:.0f}% "
            "validation accuracy):"]
     out.append(f"- the recipe (MONAI tutorial: per-sample CPU transforms in DataLoader workers, fp32, batch "
                f"{r0['levers']['batch_size']}) reaches the target in {_t(t0.get('cold'))} s cold and "
                f"{_t(t0.get('warm'))} s warm (median [range] over seeds), at {_s(r0['images_per_s']['median'], '{:.0f}')}"
                f" images/s, test accuracy {_accs(t0)};")
-    if s.get("crowned"):
+    if s.get("crowned") and lead is w:
+        out.append(f"- the winner, also the throughput leader among the rungs measured, {w['name']} ({w['label']}), "
+                   f"reaches it in {_t(tw.get('cold'))} s cold "
+                   f"({_s(w.get('time_to_target_ratio_cold'))}x sooner) and {_t(tw.get('warm'))} s warm "
+                   f"({_s(w.get('time_to_target_ratio_warm'))}x sooner), at {_s(w['images_per_s']['median'], '{:.0f}')}"
+                   f" images/s ({_s((w.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's), "
+                   f"{_s(w.get('gpu_j_per_image'), '{:.4f}')} J/image, test accuracy {_accs(tw)}.")
+    elif s.get("crowned"):
         out.append(f"- the winner, {w['name']} ({w['label']}), reaches it in {_t(tw.get('cold'))} s cold "
                    f"({_s(w.get('time_to_target_ratio_cold'))}x sooner) and {_t(tw.get('warm'))} s warm "
                    f"({_s(w.get('time_to_target_ratio_warm'))}x sooner), at {_s(w['images_per_s']['median'], '{:.0f}')}"
                    f" images/s ({_s((w.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's), "
                    f"{_s(w.get('gpu_j_per_image'), '{:.4f}')} J/image, test accuracy {_accs(tw)};")
     else:
-        out.append(f"- no rung passed the gate on every seed: nothing is crowned ({s['winner_rule']});")
-    if lead is not None:
+        out.append(f"- {s['winner_rule']};")
+    if lead is not None and lead is not w:
         tl = lead["time_to_target"]
         out.append(f"- the throughput leader, {lead['name']}, trains at {_s(lead['images_per_s']['median'], '{:.0f}')}"
                    f" images/s ({_s((lead.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's) but reaches "
@@ -128,7 +138,8 @@ def load_result(path: str) -> tuple[dict, str]:
         spec = res["spec"]
         res["summary"] = pick_winner(res["rungs"], spec["tolerance"], tuple(spec["seeds"]),
                                      spec.get("winner_max_j_per_image"))
-        print(f"partial record: the run stopped after {len(res['rungs'])} rung(s); the winner is the best of those")
+        print(f"partial record: the run stopped after {len(res['rungs'])} rung(s); the winner is the best of those",
+              file=sys.stderr)
     return res, device
 
 

@@ -153,7 +153,7 @@ def _caption(d, summ, win, lead) -> str:
              "No rung passed the gate on every seed: nothing is crowned.",
              f"Rule: {summ['winner_rule']}.",
              f"Gate: target validation accuracy reached and test accuracy >= {100 * summ['accuracy_gate']:.2f}% "
-             f"(recipe's median - {100 * summ['tolerance']:.1f} points) on every seed ({seeds})."
+             f"(the recipe's lowest seed - {100 * summ['tolerance']:.1f} points) on every seed ({seeds})."
              if summ.get("accuracy_gate") is not None else "Gate: not applied (the recipe has no test accuracy).",
              ]
     if lead is not None:

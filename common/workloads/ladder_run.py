@@ -7,7 +7,7 @@ and stops when validation accuracy reaches the target, every one-time cost on it
 
 Ranking (``pick_winner``): a rung passes the gate when, on every seed of ``LADDER_SEEDS``, it
 reached the target validation accuracy within the epoch budget and its test accuracy is at
-least the recipe's median test accuracy minus ``ACCURACY_TOLERANCE``. The winner is the rung
+least the recipe's lowest test accuracy over its seeds minus ``ACCURACY_TOLERANCE``. The winner is the rung
 with the shortest median cold time to target among those that pass (optionally only among
 those at most ``WINNER_MAX_J_PER_IMAGE``). Throughput is reported, and its leader named,
 but never crowned."""
@@ -60,74 +60,29 @@ class LadderSpec:
     warm: bool = True  # also the warm run of every seed
     brief: tuple[str, ...] = ()  # rung ids run on the first seed only, without the sustained window (cannot win)
     extra_env: dict = field(default_factory=dict)
-    fork: bool = True  # runs forked from a fork server that has imported torch and MONAI (compiled rungs: never)
 
 
-# modules a fresh run needs, imported once by the fork server: a run forked from it starts with
-# torch and MONAI imported (MONAI imports every submodule it has: 10-16 s on an H200 machine) and
-# with no CUDA context, cuDNN handle or compile cache of its own
-PRELOAD = ["torch", "monai", "common.workloads.time_to_target", "common.workloads.training",
-           "common.workloads.decoded_cache", "common.workloads.mednist_data"]
-
-
-def _forked(plan_path: str, out_path: str, env: dict[str, str]) -> None:
-    os.environ.clear()
-    os.environ.update(env)
-    from common.workloads.time_to_target import main
-
-    code = main([plan_path, out_path])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _fork_server():
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
-def needs_fresh_interpreter(levers: dict) -> bool:
-    """Compiled rungs start a new interpreter: inductor reads its cache folders when it is
-    first imported, and the fork server must not have done that for them."""
-    return str(levers.get("graph", "none")).startswith("compile")
-
-
-def run_child(plan: RunPlan, env: dict[str, str], timeout_s: float, fork: bool = True) -> dict[str, Any]:
-    """One RunPlan in a new process: forked from the fork server (imports done, nothing else)
-    or, for compiled rungs and with ``fork=False``, a fresh interpreter. Returns its JSON
-    result, or the error it reported."""
+def run_child(plan: RunPlan, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    """One RunPlan in a fresh Python interpreter; its JSON result (or the error it reported).
+    (Forking runs from a server that had imported torch and MONAI would save the 10-16 s that
+    importing MONAI takes on an H200 machine, but the recipe forked that way took 163 s to the
+    target instead of 13 s on that machine (run U; the cause was not established).)"""
     with tempfile.TemporaryDirectory(prefix="ttt-") as tmp:
         plan_path, out_path = os.path.join(tmp, "plan.json"), os.path.join(tmp, "out.json")
         plan = RunPlan(**{**plan.to_dict(), "spawned_at": time.time()})
         with open(plan_path, "w") as fh:
             json.dump(plan.to_dict(), fh)
         fail = {"rung_id": plan.rung_id, "seed": plan.seed, "kind": plan.kind}
-        if fork and not needs_fresh_interpreter(plan.levers):
-            proc = _fork_server().Process(target=_forked, args=(plan_path, out_path, env), daemon=False)
-            proc.start()
-            proc.join(timeout_s)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-                return {**fail, "error": f"run did not finish within {timeout_s:.0f} s"}
-            code, tail = proc.exitcode, ["(forked run: its output went to this process's stderr)"]
-        else:
-            try:
-                done = subprocess.run([sys.executable, "-m", "common.workloads.time_to_target", plan_path, out_path],
-                                      cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                return {**fail, "error": f"run did not finish within {timeout_s:.0f} s"}
-            code, tail = done.returncode, (done.stderr or "").strip().splitlines()[-3:]
+        try:
+            done = subprocess.run([sys.executable, "-m", "common.workloads.time_to_target", plan_path, out_path],
+                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {**fail, "error": f"run did not finish within {timeout_s:.0f} s"}
         if os.path.exists(out_path):
             with open(out_path) as fh:
-                res = json.load(fh)
-            res["process"] = "forked from the fork server (torch and MONAI imported)" if fork and \
-                not needs_fresh_interpreter(plan.levers) else "a fresh Python interpreter"
-            return res
-        return {**fail, "error": f"process exited {code} without a result: {' | '.join(tail)[:500]}"}
+                return json.load(fh)
+        tail = (done.stderr or "").strip().splitlines()[-3:]
+        return {**fail, "error": f"process exited {done.returncode} without a result: {' | '.join(tail)[:500]}"}
 
 
 def child_env(cache_dir: str, extra: dict | None = None) -> dict[str, str]:
@@ -173,7 +128,7 @@ def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None
                                cache_dir=cache_dir, measure_s=spec.measure_s if measure else 0.0,
                                repeats=spec.repeats, model_only=measure, cpu_threads=rung.levers.cpu_threads
                                or spec.cpu_threads, decode_workers=spec.decode_workers)
-                res = run_child(plan, child_env(cache_dir, spec.extra_env), spec.run_timeout_s, spec.fork)
+                res = run_child(plan, child_env(cache_dir, spec.extra_env), spec.run_timeout_s)
                 runs.append(res)
                 if log:
                     log(f"    {rung.id:<28} seed {seed} {kind:<4} " + (
@@ -221,7 +176,10 @@ def gate(results: list[dict[str, Any]], tolerance: float, seeds: tuple[int, ...]
     """Mark every rung passes_gate / gate_reason; returns the gate's description."""
     recipe = results[0]["time_to_target"]
     accs = [a for a in recipe["test_accuracy_per_seed"].values() if a is not None]
-    bar = float(np.median(accs)) - tolerance if accs else None
+    # the bar is the recipe's lowest test accuracy over its seeds minus the tolerance: a gate taken from
+    # the recipe's median failed the recipe itself on one of its own seeds in run T (99.17% against a
+    # median of 99.75%): seed-to-seed spread is part of what "the recipe's accuracy" is
+    bar = float(min(accs)) - tolerance if accs else None
     for r in results:
         t = r["time_to_target"]
         why = []
@@ -238,8 +196,11 @@ def gate(results: list[dict[str, Any]], tolerance: float, seeds: tuple[int, ...]
             why.append("the recipe has no test accuracy")
         r["passes_gate"] = not why
         r["gate_reason"] = "; ".join(why) or None
-    return {"accuracy_gate": bar, "recipe_median_test_accuracy": float(np.median(accs)) if accs else None,
-            "tolerance": tolerance, "seeds": list(seeds)}
+    return {"accuracy_gate": bar, "recipe_min_test_accuracy": float(min(accs)) if accs else None,
+            "recipe_median_test_accuracy": float(np.median(accs)) if accs else None,
+            "tolerance": tolerance, "seeds": list(seeds),
+            "gate_rule": "reach the target validation accuracy within the epoch budget and keep test accuracy >= the "
+                         "recipe's lowest over its seeds minus the tolerance, on every seed"}
 
 
 def pick_winner(results: list[dict[str, Any]], tolerance: float, seeds: tuple[int, ...],

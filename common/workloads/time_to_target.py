@@ -108,7 +108,7 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
         c = clock()
         history.append({"epoch": epoch, "train_s": b - a, "val_s": c - b, "images": images,
                         "images_per_s": images / (b - a), "end_s": c - t0,
-                        "train_loss": float(sum(float(x) for x in losses) / max(1, len(losses))),
+                        "train_loss": float(sum(float(x.detach()) for x in losses) / max(1, len(losses))),
                         "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
         if val["accuracy"] >= target:
             reached = {"epoch": epoch, "s": c - t0}
