@@ -69,6 +69,36 @@ def table(res: dict, device: str) -> str:
     return "\n".join(lines)
 
 
+def legacy_table(res: dict, device: str) -> str:
+    """The throughput ladder's table (records before issue 15: runs P and S in docs/PERFORMANCE.md)."""
+    rows = res["rungs"]
+    win = res["summary"]["winner_index"]
+    head = (f"{'#':>2} {'configuration':<44} {'img/s':>9} {'x recipe':>15} {'eff':>5} {'util%':>6} {'J/img':>7} "
+            f"{'MFU':>6} {'test acc':>8} {'TTA x':>6} {'warm':>5}")
+    lines = [head, "-" * len(head)]
+    for i, r in enumerate(rows):
+        sp = r["speedup_vs_recipe"]
+        util = r.get("gpu_util_pct") if device == "cuda" else r.get("cpu_util_pct")
+        j = r.get("gpu_j_per_image") if device == "cuda" else r.get("cpu_j_per_image")
+        tta = r.get("time_to_accuracy_ratio")
+        warm = r.get("time_to_accuracy_ratio_warm")
+        lines.append(
+            f"{i:>2} {('* ' if i == win else '') + r['name']:<44.44} {r['images_per_s']['median']:>9.0f} "
+            f"{sp['value']:>5.1f} [{sp['ci95'][0]:>4.1f}-{sp['ci95'][1]:>4.1f}] {r['pipeline_efficiency']:>5.2f} "
+            f"{util if util is not None else float('nan'):>6.0f} {j if j is not None else float('nan'):>7.4f} "
+            f"{100 * (r['mfu'] or float('nan')):>5.1f}% {100 * r['accuracy']['test_accuracy']:>7.2f}% "
+            f"{tta if tta else float('nan'):>6.1f} {warm if warm else float('nan'):>5.1f}")
+    s = res["summary"]
+    gate = (f"accuracy gate {100 * s['accuracy_gate']:.2f}%" if s.get("gate_applied", True)
+            else f"accuracy gate {s['gate_reason']}")
+    lines.append(f"winner: {rows[win]['name']} ({rows[win]['label']}); {gate}; "
+                 f"MFU against measured {res['matmul_peak']['dtype']} matmul "
+                 f"{res['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s; "
+                 f"{res['train_flops_per_image'] / 1e9:.3f} GFLOP per image per training step")
+    return "\n".join(lines)
+
+
+
 def headline(res: dict, device: str = "cuda") -> str:
     """The README's "Measured results" block, printed from a record (a test keeps them equal)."""
     rows, s = res["rungs"], res["summary"]
@@ -127,10 +157,14 @@ def load_result(path: str) -> tuple[dict, str]:
         raise UserError(f"{path}: cannot read a ladder record ({type(exc).__name__}: {exc}); give this script's "
                         "--out file or an analysis's metrics/*winning_solution_analysis.json") from None
     res = raw.get("data", raw)
-    if not res.get("rungs") or "time_to_target" not in res["rungs"][0]:
-        raise UserError(f"{path}: not a time-to-target ladder record (no rungs with time_to_target); records of "
-                        "the throughput ladder before issue 15 print with an older version of this script")
-    device = raw.get("device") or res.get("spec", {}).get("device", "cuda")
+    if not res.get("rungs"):
+        raise UserError(f"{path}: no rung was measured in this record; nothing to print")
+    device = raw.get("device") or res.get("spec", {}).get("device") or (
+        "cuda" if res.get("matmul_peak", {}).get("n", 0) >= 4096 else "cpu")
+    if "time_to_target" not in res["rungs"][0]:  # the throughput ladder's record (before issue 15)
+        if "summary" not in res:
+            raise UserError(f"{path}: a throughput-ladder record cut short; this version prints only finished ones")
+        return res, device
     if "summary" not in res:  # a run cut short: its record holds the rungs measured so far
         from common.workloads.ladder_run import add_speedups, pick_winner
 
@@ -204,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.from_record or args.headline:
         res, device = load_result(args.from_record or args.headline)
-        print(headline(res, device) if args.headline else table(res, device))
+        if "time_to_target" not in res["rungs"][0]:
+            if args.headline:
+                raise UserError(f"{args.headline}: a throughput-ladder record (before issue 15) has no time to target "
+                                "to print a headline from")
+            print(legacy_table(res, device))
+        else:
+            print(headline(res, device) if args.headline else table(res, device))
         return 0
 
     import dataclasses

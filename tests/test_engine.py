@@ -53,7 +53,8 @@ def run(synthetic_data_dir, tmp_path_factory):
     try:
         with contextlib.redirect_stdout(out):
             rc = comprehensive_cpu_analysis.main(
-                [*QUICK, "--data-dir", str(synthetic_data_dir), "--results-dir", str(results)])
+                [*QUICK, "--data-dir", str(synthetic_data_dir), "--results-dir", str(results),
+                 "--set", f"CACHE_DIR={results.parent / 'cache'}"])
     finally:
         torch.set_num_threads(threads)
     return results, results / "cpu_results", rc, out.getvalue(), time.perf_counter() - t0
