@@ -156,7 +156,7 @@ def test_winning_solution_runs_the_quick_cpu_ladder(synthetic_data_dir, tmp_path
 def test_performance_doc_table_is_what_its_record_prints(capsys, run):
     """The run-P and run-S tables in docs/PERFORMANCE.md are the benchmark's own printout of
     the records committed beside them, not numbers typed by hand."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     record = root / "docs" / "records" / f"winning_solution_run_{run}.json"
     assert ws.main(["--from-record", str(record)]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line[:3].strip().isdigit()]

@@ -18,7 +18,7 @@ import pytest
 from common.comparison import BEST_VS_BEST, COMPARISON_DIR, FIGURES, LIKE_FOR_LIKE, RECORDS, REPORT
 from common.measure.stats import ratio
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "comparison"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comparison"
 REQUIRED_FILES = [
     "performance_comparison/gpu_cpu_performance_dashboard.png",
     "performance_comparison/gpu_cpu_performance_stats.json",
