@@ -9,7 +9,7 @@ from typing import Any
 
 from common.atomic import write_text
 from common.comparison import BEST_VS_BEST, FIGURES, LIKE_FOR_LIKE, RECORDS, REPORT
-from common.comparison.compute import diff_text, fmt_num, fmt_x
+from common.comparison.text import diff_text, fmt_num, fmt_x
 
 FIGURE_TEXT = {
     "performance_comparison/gpu_cpu_performance_dashboard.png": "Performance dashboard",

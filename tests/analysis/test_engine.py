@@ -5,6 +5,7 @@ machine without CUDA."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,10 +20,12 @@ import torch
 
 import comprehensive_cpu_analysis
 import comprehensive_gpu_analysis
+from common.analysis.settings import Settings
 from common.records import load_record
 
 FOLDERS = ["visualizations", "utilization_patterns", "augmentation_analysis", "pipeline_deep_dive",
            "performance_analysis", "reports", "metrics"]
+SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
 SECTIONS = ["visualizations", "augmentation_analysis", "pipeline_deep_dive", "performance_analysis",
             "winning_solution", "utilization_patterns"]
 # Sizes a 2-core machine gets through in about a minute. NUM_WORKERS=0: DataLoader worker start-up
@@ -115,6 +118,7 @@ def test_every_record_loads_and_carries_the_environment(root):
         assert env["dataset"]["synthetic"] is True, path
         assert env["seed"] == 0 and env["config"]["seed"] == 0, path
         assert env["config"]["quick"] is True and env["config"]["batch_size"] == 8
+        assert set(env["config"]) == SETTINGS_FIELDS, "the settings are stored whole in every record"
         assert env["threads_used"] >= 1 and env["monai"]
     assert kinds == {*SECTIONS, "run_summary"}
     # the canonical record (metrics/) and its copy beside the figures are the same record

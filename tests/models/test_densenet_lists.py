@@ -7,8 +7,8 @@ import pytest
 import torch
 from monai.networks.nets import DenseNet121
 
-from common.models.densenet_lists import ListDenseNet121, compile_options
 from common.models import densenet121
+from common.models.densenet_lists import ListDenseNet121, compile_options
 from common.workloads.levers import Levers
 
 

@@ -79,8 +79,8 @@ def test_without_gpu_or_interpreter_it_is_the_concat_free_forward(monkeypatch):
 
 
 def test_lever_builds_and_labels_the_fused_model():
-    from common.models.fused_dense import FusedDenseNet121
     from common.models import densenet121
+    from common.models.fused_dense import FusedDenseNet121
     from common.workloads.levers import Levers
 
     assert isinstance(densenet121(fused_blocks=True), FusedDenseNet121)
