@@ -35,7 +35,25 @@ def write_report(root: Path, device: str) -> Path:
     reports = root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     dev_name = "GPU" if device == "cuda" else "CPU"
-    lines = [f"# {dev_name} analysis report", ""]
+    lines = [f"# {dev_name} analysis report", ""] + _environment_lines(env)
+    lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
+    kn = key_numbers(records)
+    lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
+    key_png = file_name(device, "key_numbers.png")
+    lines += ["", f"![key numbers]({key_png})"]
+    figures: list[str] = [f"reports/{key_png}"]
+    lines += ["", "## Figures", ""] + _figure_lines(root, device, records, summary, figures)
+    lines += _summary_lines(summary) + _method_lines(env.get("config") or {})
+    path = reports / file_name(device, "report.md")
+    write_text(path, "\n".join(lines) + "\n")
+    write_json(reports / file_name(device, "report_index.json"),
+               {"report": path.name, "figures": figures, "key_numbers": dict(kn)})
+    _key_numbers_figure(kn, env, reports / file_name(device, "key_numbers.png"), dev_name)
+    return path
+
+
+def _environment_lines(env: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     gpu = (env.get("gpu") or {})
     git = env.get("git") or {}
     devs = gpu.get("devices") or []
@@ -61,14 +79,14 @@ def write_report(root: Path, device: str) -> Path:
                     f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
         ("seed", env.get("seed")),
     ]
-    lines += [f"| {k} | {v} |" for k, v in env_rows]
-    lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
-    kn = key_numbers(records)
-    lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
-    key_png = file_name(device, "key_numbers.png")
-    lines += ["", f"![key numbers]({key_png})"]
-    figures: list[str] = [f"reports/{key_png}"]
-    lines += ["", "## Figures", ""]
+    return lines + [f"| {k} | {v} |" for k, v in env_rows]
+
+
+def _figure_lines(root: Path, device: str, records: dict[str, Record], summary: Record | None,
+                  figures: list[str]) -> list[str]:
+    """Each section's figures and record, linked from reports/ (``figures`` collects their paths)."""
+    reports = root / "reports"
+    lines: list[str] = []
     for sec in SECTIONS:
         kind, folder = sec.name, sec.folder
         st = (summary.data["sections"].get(kind) if summary else None) or {}
@@ -94,6 +112,11 @@ def write_report(root: Path, device: str) -> Path:
     if overview.exists():
         figures.append(str(overview.relative_to(root)))
         lines += ["### run overview", "", f"![run overview]({os.path.relpath(overview, reports)})", ""]
+    return lines
+
+
+def _summary_lines(summary: Record | None) -> list[str]:
+    lines: list[str] = []
     if summary is not None:
         skipped = summary.data.get("skipped_images") or []
         lines += ["## Data problems", "", f"{len(skipped)} image(s) could not be decoded and were skipped."]
@@ -105,7 +128,11 @@ def write_report(root: Path, device: str) -> Path:
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")
         lines.append("")
-    lines += ["## Method", "",
+    return lines
+
+
+def _method_lines(cfg: dict[str, Any]) -> list[str]:
+    return ["## Method", "",
               "- Every number was measured in this run on this machine; a sensor that does not exist gives `null` "
               "with its reason, and the figures say so.",
               "- Device work is timed with synchronization at window edges; warm-up (cuDNN autotune, graph capture, "
@@ -125,12 +152,6 @@ def write_report(root: Path, device: str) -> Path:
               "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
               "as in training; shorter windows would time the workers' prefetch queue), where an epoch takes at most "
               "`LOADER_EPOCH_WINDOW_MAX_S`; the records say which windows each rung got.", ""]
-    path = reports / file_name(device, "report.md")
-    write_text(path, "\n".join(lines) + "\n")
-    write_json(reports / file_name(device, "report_index.json"),
-               {"report": path.name, "figures": figures, "key_numbers": dict(kn)})
-    _key_numbers_figure(kn, env, reports / file_name(device, "key_numbers.png"), dev_name)
-    return path
 
 
 def _key_numbers_figure(rows, env, path: Path, dev_name: str) -> None:

@@ -99,21 +99,25 @@ def measure(ctx: Context) -> dict[str, Any]:
     v3.render(prep.image, seg, az[:1], size=size)  # warm-up
     views, secs = v3.render(prep.image, seg, az, size=size)
     out["render"] = {"azimuths_deg": az, "size": size, "seconds_per_view": secs, "device": str(dev)}
-    # arrays for the figures
-    img = prep.image[0].cpu().numpy()
-    lab = ref.cpu().numpy()
+    maps = {"image": prep.image[0].cpu().numpy(), "reference": ref.cpu().numpy().astype(np.int8),
+            "segmentation": seg.cpu().numpy().astype(np.int8), "confidence": conf.cpu().numpy(),
+            "entropy": entropy.cpu().numpy(), "diff_vs_cpu": diff.max(0).values.numpy()}
+    ctx.cache["visualizations_arrays"] = _figure_arrays(out, maps, views)
+    ctx.cache["volume_summary"] = {"dice": out["dice"], "volumes": out["tissue_volume_ml"]}
+    return out
+
+
+def _figure_arrays(out: dict[str, Any], maps: dict[str, np.ndarray], views: np.ndarray) -> dict[str, np.ndarray]:
+    """The planes the figures draw, through a crosshair at the labelled tissue's centre (recorded
+    in ``out`` with the display window), and the renderings."""
+    img, lab = maps["image"], maps["reference"]
     fg = np.argwhere(lab > 0)
     centre = tuple(int(v) for v in (fg.mean(0) if len(fg) else np.array(img.shape) / 2))
     out["crosshair_voxel"] = list(centre)
     lo, hi = np.percentile(img[lab > 0] if len(fg) else img, [1, 99])
     out["window_level"] = {"window": float(hi - lo), "level": float((hi + lo) / 2), "from": "1st-99th percentile"}
     arrays: dict[str, np.ndarray] = {"renders": views.astype(np.float16)}
-    maps = {"image": img, "reference": lab.astype(np.int8), "segmentation": seg.cpu().numpy().astype(np.int8),
-            "confidence": conf.cpu().numpy(), "entropy": entropy.cpu().numpy(),
-            "diff_vs_cpu": diff.max(0).values.numpy()}
     for key, volume in maps.items():
         for plane, arr in _slices(volume, centre).items():
             arrays[f"{key}_{plane}"] = arr.astype(np.float16) if arr.dtype.kind == "f" else arr
-    ctx.cache["visualizations_arrays"] = arrays
-    ctx.cache["volume_summary"] = {"dice": out["dice"], "volumes": out["tissue_volume_ml"]}
-    return out
+    return arrays

@@ -18,12 +18,27 @@ def _kind_tag(e: dict) -> str:
 
 
 def verdicts(speedups: list[dict], pipeline: dict, eff: dict, util: dict, scal: dict) -> list[dict[str, Any]]:
-    by = {e["id"]: e for e in speedups}
+    """The verdicts in order: speed (headline speedups), energy and cost, scaling, utilization."""
     out: list[dict[str, Any]] = []
 
     def add(text: str, kind: str, ids: list[str]):
         out.append({"text": text, "kind": kind, "ids": ids})
 
+    _speed(add, {e["id"]: e for e in speedups}, pipeline)
+    _energy_and_cost(add, eff)
+    if scal.get("available"):
+        top = scal["rows"][-1]
+        add(f"Scaling: {top['gpus']} GPUs train {fmt_x(top['speedup_vs_1'])}x faster than {scal['baseline_gpus']} "
+            f"({fmt_x(top['ci95'][0])}-{fmt_x(top['ci95'][1])}x), parallel efficiency "
+            f"{100 * top['efficiency']:.0f}%.", "scaling", [])
+    else:
+        add(f"Scalability: {scal.get('reason')}.", "scaling", [])
+    for v in util.get("verdicts", [])[:1]:
+        add(v, "utilization", [])
+    return out
+
+
+def _speed(add, by: dict[str, dict], pipeline: dict) -> None:
     e = by.get(RECIPE_ID)
     tut = (pipeline.get("configs") or {}).get("tutorial_recipe")
     if e:
@@ -69,7 +84,9 @@ def verdicts(speedups: list[dict], pipeline: dict, eff: dict, util: dict, scal: 
     e = by.get("volume3d.unet_train_step")
     if e:
         add(f"A 3D UNet training step is {speedup_phrase(e)} {_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
-    # energy and cost
+
+
+def _energy_and_cost(add, eff: dict) -> None:
     ge = ((eff.get("energy") or {}).get("gpu") or {}).get("winner") or {}
     ce = ((eff.get("energy") or {}).get("cpu") or {}).get("winner") or {}
     if ge or ce:
@@ -97,13 +114,3 @@ def verdicts(speedups: list[dict], pipeline: dict, eff: dict, util: dict, scal: 
                      if x["cost_per_million_images"] is not None else f"{d}: {x['reason']}"
                      for d, x in (("GPU", g), ("CPU", c))]
             add("Cost: " + "; ".join(parts) + ".", BEST_VS_BEST, [])
-    if scal.get("available"):
-        top = scal["rows"][-1]
-        add(f"Scaling: {top['gpus']} GPUs train {fmt_x(top['speedup_vs_1'])}x faster than {scal['baseline_gpus']} "
-            f"({fmt_x(top['ci95'][0])}-{fmt_x(top['ci95'][1])}x), parallel efficiency "
-            f"{100 * top['efficiency']:.0f}%.", "scaling", [])
-    else:
-        add(f"Scalability: {scal.get('reason')}.", "scaling", [])
-    for v in util.get("verdicts", [])[:1]:
-        add(v, "utilization", [])
-    return out
