@@ -56,34 +56,32 @@ def _speed(add, by: dict[str, dict], pipeline: dict) -> None:
             text += (f"; on the GPU its step is compute bound ({tut['bounding_stage']} takes "
                      f"{100 * (tut['bounding_share_of_gpu_step'] or 0):.0f}% of it)")
         add(f"{text} {_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
-    e = by.get("pipeline.device_resident.end_to_end")
-    if e:
-        add(f"With device-resident data and batched device augmentation, end-to-end training is {speedup_phrase(e)} "
-            f"{_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
-    e = by.get(WINNER_ID)
-    if e:
-        add(f"Each device at its best (its accuracy-gated winning configuration), training is {speedup_phrase(e)}: "
-            f"{fmt_num(e['gpu']['median'], 'img/s')} vs {fmt_num(e['cpu']['median'], 'img/s')} {_kind_tag(e)}.",
-            BEST_VS_BEST, [e["id"]])
-    e = by.get("inference.latency_batch1.fp32")
-    if e:
-        add(f"Batch-1 inference (fp32) is {speedup_phrase(e)}: p50 {e['gpu']['median']:.3g} ms vs "
-            f"{e['cpu']['median']:.3g} ms {_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
-    e = by.get("inference.throughput.best_batch")
-    if e:
-        add(f"At each device's best batch size, inference throughput is {speedup_phrase(e, 'higher')}: "
-            f"{fmt_num(e['gpu']['median'], 'img/s')} vs {fmt_num(e['cpu']['median'], 'img/s')} {_kind_tag(e)}.",
-            BEST_VS_BEST, [e["id"]])
-    e = by.get("augmentation.device_batched.chain")
-    if e:
-        add(f"The batched augmentation chain runs {speedup_phrase(e)} {_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
-    e = by.get("augmentation.chain.best")
-    if e:
-        add(f"Augmenting each device's fastest way, the chain is {speedup_phrase(e)} {_kind_tag(e)}.", BEST_VS_BEST,
-            [e["id"]])
-    e = by.get("volume3d.unet_train_step")
-    if e:
-        add(f"A 3D UNet training step is {speedup_phrase(e)} {_kind_tag(e)}.", LIKE_FOR_LIKE, [e["id"]])
+    for eid, kind, words in _HEADLINES:
+        e = by.get(eid)
+        if e:
+            add(f"{words(e)} {_kind_tag(e)}.", kind, [e["id"]])
+
+
+def _img_s(e: dict) -> str:
+    return f"{fmt_num(e['gpu']['median'], 'img/s')} vs {fmt_num(e['cpu']['median'], 'img/s')}"
+
+
+# speedup id, kind, the verdict's words (its kind tag follows)
+_HEADLINES = (
+    ("pipeline.device_resident.end_to_end", LIKE_FOR_LIKE, lambda e: "With device-resident data and batched device "
+     f"augmentation, end-to-end training is {speedup_phrase(e)}"),
+    (WINNER_ID, BEST_VS_BEST, lambda e: "Each device at its best (its accuracy-gated winning configuration), training "
+     f"is {speedup_phrase(e)}: {_img_s(e)}"),
+    ("inference.latency_batch1.fp32", LIKE_FOR_LIKE, lambda e: f"Batch-1 inference (fp32) is {speedup_phrase(e)}: "
+     f"p50 {e['gpu']['median']:.3g} ms vs {e['cpu']['median']:.3g} ms"),
+    ("inference.throughput.best_batch", BEST_VS_BEST, lambda e: "At each device's best batch size, inference "
+     f"throughput is {speedup_phrase(e, 'higher')}: {_img_s(e)}"),
+    ("augmentation.device_batched.chain", LIKE_FOR_LIKE,
+     lambda e: f"The batched augmentation chain runs {speedup_phrase(e)}"),
+    ("augmentation.chain.best", BEST_VS_BEST,
+     lambda e: f"Augmenting each device's fastest way, the chain is {speedup_phrase(e)}"),
+    ("volume3d.unet_train_step", LIKE_FOR_LIKE, lambda e: f"A 3D UNet training step is {speedup_phrase(e)}"),
+)
 
 
 def _energy_and_cost(add, eff: dict) -> None:

@@ -35,7 +35,9 @@ QUICK = ["--quick", "--no-progress",
          "--set", "QUICK_CPU_BATCH_SIZES=4,8", "--set", "QUICK_CPU_BATCH_SIZE=8",
          "--set", "QUICK_VOLUME_SPACING_MM=6.0", "--set", "QUICK_VOLUME_TRAIN_STEPS=3", "--set", "QUICK_PATCH_SIZE=16",
          "--set", "QUICK_INFERENCE_REPEATS=5", "--set", "QUICK_CPU_MAX_TRAIN_IMAGES=48", "--set", "UNET_CHANNELS=8,16",
-         "--set", "NUM_WORKERS=0"]
+         "--set", "NUM_WORKERS=0", "--set", "QUICK_AUGMENTATION_IMAGES=12",
+         "--set", "QUICK_AUGMENTATION_QUALITY_IMAGES=8",
+         "--set", "QUICK_RENDER_SIZE=48", "--set", "QUICK_VOLUME_AUGMENTATION_PATCHES=2"]
 
 
 def _no_constant(name: str):
@@ -230,3 +232,21 @@ def test_gpu_script_without_cuda_says_so_and_exits_0(synthetic_data_dir, tmp_pat
     assert rec.status == "skipped" and rec.reason and rec.device == "cuda"
     _parse_strict(status)
     assert [p for p in results.rglob("*") if p.is_file()] == [status]  # nothing else written
+
+
+def test_the_records_have_the_fields_they_had_before_the_refactor(run):
+    """The same record files with the same top-level and data fields as the quick CPU run made before
+    the structure refactor (tests/fixtures/record_fields.json; regenerate it with
+    tests/fixtures/record_fields.py when a field is added on purpose)."""
+    import importlib.util
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    spec = importlib.util.spec_from_file_location("record_fields", fixtures / "record_fields.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected = {k: v for k, v in json.loads((fixtures / "record_fields.json").read_text()).items()
+                if k.startswith("cpu_results/")}
+    got = mod.record_fields(run[0])
+    assert sorted(got) == sorted(expected), "the same record files"
+    for name, fields in expected.items():
+        assert got[name] == fields, name

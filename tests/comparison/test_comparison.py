@@ -348,3 +348,17 @@ def test_help_explains(capsys):
     for word in ("--gpu", "--cpu", "--replot", "--results-dir", "--gpu-price-per-hour", "--cpu-price-per-hour",
                  "skipped", "like-for-like", "best-vs-best", "comparison_results"):
         assert word in text, word
+
+
+def test_the_comparison_records_have_the_fields_they_had_before_the_refactor(compared):
+    """The same comparison record files with the same top-level and data fields as before the
+    structure refactor (tests/fixtures/record_fields.json, made by tests/fixtures/record_fields.py)."""
+    spec = importlib.util.spec_from_file_location("record_fields", REPO / "tests" / "fixtures" / "record_fields.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected = {k: v for k, v in json.loads((REPO / "tests" / "fixtures" / "record_fields.json").read_text()).items()
+                if k.startswith("comparison_results/")}
+    got = {k: v for k, v in mod.record_fields(compared).items() if k.startswith("comparison_results/")}
+    assert sorted(got) == sorted(expected), "the same record files"
+    for name, fields in expected.items():
+        assert got[name] == fields, name
