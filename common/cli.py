@@ -119,8 +119,7 @@ def validate_config(values: dict[str, Any]) -> None:
         if name in values:
             _positive(values, name)
     for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S",
-                 "LOADER_EPOCH_WINDOW_MAX_S", "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S", "LADDER_MIN_WINDOW_S",
-                 "QUICK_LADDER_MIN_WINDOW_S"):
+                 "LOADER_EPOCH_WINDOW_MAX_S", "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S"):
         if name in values:
             _positive(values, name, integer=False)
     for name in ("NUM_WORKERS",):

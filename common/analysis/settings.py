@@ -50,7 +50,6 @@ BY_MODE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
     "volume_train_steps": ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS", None, None),
     "ladder_seeds": ("LADDER_SEEDS", "QUICK_LADDER_SEEDS", None, None),
     "energy_window_s": ("ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S", None, None),
-    "ladder_min_window_s": ("LADDER_MIN_WINDOW_S", "QUICK_LADDER_MIN_WINDOW_S", None, None),
     "augmentation_images": ("AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES", None, None),
     "augmentation_quality_images": ("AUGMENTATION_QUALITY_IMAGES", "QUICK_AUGMENTATION_QUALITY_IMAGES", None, None),
     "inference_throughput_iters": ("INFERENCE_THROUGHPUT_ITERS", "QUICK_INFERENCE_THROUGHPUT_ITERS", None, None),
@@ -121,7 +120,6 @@ class Settings:
     winner_max_j_per_image: float | None  # optional energy bound on the winner (GPU board counter)
     ladder_seeds: tuple[int, ...]  # seeds per ladder rung
     energy_window_s: float  # sustained-training window of a rung's J/image
-    ladder_min_window_s: float  # shortest timed window of a ladder rung
     cache_dir: str  # persistent caches a second run reuses
     augmentation_images: int
     augmentation_quality_images: int

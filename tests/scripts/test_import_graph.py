@@ -85,8 +85,4 @@ def test_only_the_settings_module_and_the_scripts_import_config():
     readers = sorted(m for m, deps in graph.items() if "config" in deps)
     allowed = {"common.analysis.settings", "common.cli", "download_mednist", "benchmarks.step_breakdown",
                "benchmarks.winning_solution"}
-    # the lead is rewriting these two (issue 15) to read Settings.loader_epoch_window_max_s,
-    # .winner_max_j_per_image and .ladder_inductor_tuning; drop them from here when they do
-    pending = {"common.workloads.ladder", "common.analysis.winning"}
-    assert set(readers) <= allowed | pending, f"config read outside the settings: {sorted(set(readers) - allowed)}"
-    assert pending <= set(readers), f"{sorted(pending - set(readers))} no longer read config: remove from pending"
+    assert set(readers) <= allowed, f"config read outside the settings: {sorted(set(readers) - allowed)}"
