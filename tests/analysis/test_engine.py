@@ -235,9 +235,11 @@ def test_gpu_script_without_cuda_says_so_and_exits_0(synthetic_data_dir, tmp_pat
 
 
 def test_the_records_have_the_fields_they_had_before_the_refactor(run):
-    """The same record files with the same top-level and data fields as the quick CPU run made before
-    the structure refactor (tests/fixtures/record_fields.json; regenerate it with
-    tests/fixtures/record_fields.py when a field is added on purpose)."""
+    """The same top-level and data fields in every record of metrics/ as before the structure
+    refactor (tests/fixtures/record_fields.json: the records of a real quick CPU run made before it,
+    checked against a quick CPU run of the code before it; regenerate with tests/fixtures/record_fields.py
+    when a field is added on purpose). The winning solution's record is being reshaped by the time-to-target
+    work (issue 15) and is left out until it settles."""
     import importlib.util
 
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
@@ -245,8 +247,9 @@ def test_the_records_have_the_fields_they_had_before_the_refactor(run):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     expected = {k: v for k, v in json.loads((fixtures / "record_fields.json").read_text()).items()
-                if k.startswith("cpu_results/")}
-    got = mod.record_fields(run[0])
-    assert sorted(got) == sorted(expected), "the same record files"
+                if k.startswith("cpu_results/metrics/")}
+    got = {k: v for k, v in mod.record_fields(run[0]).items() if k.startswith("cpu_results/metrics/")}
+    assert len(expected) == 6
+    assert set(got) == set(expected) | {"cpu_results/metrics/cpu_winning_solution_analysis.json"}, "the same records"
     for name, fields in expected.items():
         assert got[name] == fields, name
