@@ -96,3 +96,20 @@ QUICK_ENERGY_WINDOW_S = 2.0  # the same in --quick runs
 LADDER_COMPILED_RUNGS = True  # the GPU ladder also runs the torch.compile throughput leader (minutes of cold
 # compilation; one seed, so it is reported but cannot win)
 CACHE_DIR = "cache"  # persistent caches a second run reuses (decoded MedNIST, inductor/Triton); warm runs use it
+
+# --- Section sizes (default mode / --quick) ------------------------------------------------
+AUGMENTATION_IMAGES = 256  # images the per-sample MONAI chain is timed on (augmentation_analysis)
+QUICK_AUGMENTATION_IMAGES = 48  # the same in --quick runs
+AUGMENTATION_QUALITY_IMAGES = 64  # images compared against MONAI's output (SSIM, PSNR, max difference)
+QUICK_AUGMENTATION_QUALITY_IMAGES = 16  # the same in --quick runs
+INFERENCE_THROUGHPUT_ITERS = 10  # forward calls per timed window of the inference batch sweep
+QUICK_INFERENCE_THROUGHPUT_ITERS = 3  # the same in --quick runs
+QUICK_WARMUP_STEPS = 1  # warm-up steps before every measured window in --quick runs
+VOLUME_BATCH_SIZE = 4  # 3D UNet training patches per step
+QUICK_VOLUME_BATCH_SIZE = 2  # the same in --quick runs
+VOLUME_AUGMENTATION_PATCHES = 8  # patches the 3D augmentation chain is timed on
+QUICK_VOLUME_AUGMENTATION_PATCHES = 4  # the same in --quick runs
+RENDER_AZIMUTHS_DEG = (0.0, 45.0, 90.0, 180.0)  # views of the 3D rendering (degrees about the vertical axis)
+QUICK_RENDER_AZIMUTHS_DEG = (0.0, 90.0)  # the same in --quick runs
+RENDER_SIZE = 160  # edge of each rendered view (pixels)
+QUICK_RENDER_SIZE = 96  # the same in --quick runs

@@ -105,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cpu_root = resolve_tree(args.cpu or results / "cpu_results", "cpu")
     inputs = load_inputs(gpu_root, cpu_root)  # every check happens here, before anything is written
+    from common.measure import stats
+
     try:
-        data = compute_all(inputs, {"gpu": values["GPU_PRICE_PER_HOUR"], "cpu": values["CPU_PRICE_PER_HOUR"]})
+        with stats.using(values["BOOTSTRAP_RESAMPLES"], values["UNSTABLE_IQR_FRACTION"]):
+            data = compute_all(inputs, {"gpu": values["GPU_PRICE_PER_HOUR"], "cpu": values["CPU_PRICE_PER_HOUR"]})
     except (KeyError, IndexError, TypeError) as exc:  # a field the validation does not cover
         raise UserError(f"{gpu_root / 'metrics'} or {cpu_root / 'metrics'}: a record lacks a field the comparison "
                         f"needs ({type(exc).__name__}: {exc}); re-run the analysis that wrote it") from None
-    env = comparison_environment(inputs)
+    used = ("RESULTS_DIR", "GPU_PRICE_PER_HOUR", "CPU_PRICE_PER_HOUR", "BOOTSTRAP_RESAMPLES", "UNSTABLE_IQR_FRACTION")
+    env = comparison_environment(inputs, {k: values[k] for k in used})
     records = {kind: Record(kind=kind, device="gpu_vs_cpu", data=d, environment=env, notes=list(inputs.notes))
                for kind, d in data.items()}
     write_comparison(results, records, _render)

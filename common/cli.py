@@ -111,21 +111,29 @@ def validate_config(values: dict[str, Any]) -> None:
                  "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
                  "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE",
                  "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES", "CPU_MEASURE_STEPS",
-                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS"):
+                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS", "AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES",
+                 "AUGMENTATION_QUALITY_IMAGES", "QUICK_AUGMENTATION_QUALITY_IMAGES", "INFERENCE_THROUGHPUT_ITERS",
+                 "QUICK_INFERENCE_THROUGHPUT_ITERS", "VOLUME_BATCH_SIZE", "QUICK_VOLUME_BATCH_SIZE",
+                 "VOLUME_AUGMENTATION_PATCHES", "QUICK_VOLUME_AUGMENTATION_PATCHES", "RENDER_SIZE",
+                 "QUICK_RENDER_SIZE"):
         if name in values:
             _positive(values, name)
-    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S"):
+    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S",
+                 "LOADER_EPOCH_WINDOW_MAX_S", "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S"):
         if name in values:
             _positive(values, name, integer=False)
     for name in ("NUM_WORKERS",):
         v = values.get(name)
         if v is not None and (not isinstance(v, int) or v < 0):
             raise UserError(f"config.{name} = {v!r} is invalid: it must be None (auto) or an integer >= 0")
-    for name in ("CPU_THREADS", "GPU_PRICE_PER_HOUR", "CPU_PRICE_PER_HOUR"):
+    for name in ("CPU_THREADS", "GPU_PRICE_PER_HOUR", "CPU_PRICE_PER_HOUR", "WINNER_MAX_J_PER_IMAGE"):
         if name in values:
             _positive(values, name, allow_none=True, integer=name == "CPU_THREADS")
-    if "WARMUP_STEPS" in values and (not isinstance(values["WARMUP_STEPS"], int) or values["WARMUP_STEPS"] < 0):
-        raise UserError(f"config.WARMUP_STEPS = {values['WARMUP_STEPS']!r} is invalid: it must be an integer >= 0")
+    for name in ("WARMUP_STEPS", "QUICK_WARMUP_STEPS"):
+        v = values.get(name)
+        if name in values and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be an integer >= 0")
+    _validate_kinds(values)
     hz = values.get("SAMPLE_HZ")
     if hz is not None and not (0.1 <= hz <= 100):
         raise UserError(f"config.SAMPLE_HZ = {hz!r} is invalid: it must lie between 0.1 and 100 Hz (--sample-hz)")
@@ -141,6 +149,11 @@ def validate_config(values: dict[str, Any]) -> None:
     tol = values.get("ACCURACY_TOLERANCE")
     if tol is not None and (not isinstance(tol, (int, float)) or not 0 <= tol < 1):
         raise UserError(f"config.ACCURACY_TOLERANCE = {tol!r} is invalid: it must lie in [0, 1)")
+    for name in ("LADDER_SEEDS", "QUICK_LADDER_SEEDS"):
+        v = values.get(name)
+        if name in values and (not isinstance(v, tuple) or not v
+                               or any(isinstance(b, bool) or not isinstance(b, int) or b < 0 for b in v)):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of integers >= 0")
     for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES", "UNET_CHANNELS"):
         v = values.get(name)
         if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
@@ -153,3 +166,28 @@ def validate_config(values: dict[str, Any]) -> None:
                             f"unset for the MNI152 default")
     if values.get("LABEL_PATH") and not values.get("VOLUME_PATH"):
         raise UserError("--label needs --volume (config.LABEL_PATH is set but config.VOLUME_PATH is not)")
+
+
+def _validate_kinds(values: dict[str, Any]) -> None:
+    """Switches, names and angles: the constants that are neither counts nor fractions."""
+    import math
+    import re
+
+    for name in ("LADDER_INDUCTOR_TUNING", "LADDER_COMPILED_RUNGS", "QUICK_CUDNN_BENCHMARK"):
+        if name in values and not isinstance(values[name], bool):
+            raise UserError(f"config.{name} = {values[name]!r} is invalid: it must be True or False")
+    for name in ("DATA_DIR", "RESULTS_DIR", "CACHE_DIR"):
+        v = values.get(name)
+        if name in values and (not isinstance(v, str) or not v.strip()):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be a folder name (a non-empty string)")
+    url = values.get("MEDNIST_URL")
+    if "MEDNIST_URL" in values and (not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url)):
+        raise UserError(f"config.MEDNIST_URL = {url!r} is invalid: it must be an http(s):// or file:// address")
+    md5 = values.get("MEDNIST_MD5")
+    if "MEDNIST_MD5" in values and (not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5)):
+        raise UserError(f"config.MEDNIST_MD5 = {md5!r} is invalid: it must be 32 lower-case hex digits")
+    for name in ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG"):
+        v = values.get(name)
+        if name in values and (not isinstance(v, tuple) or not v or any(
+                isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) for a in v)):
+            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of angles in degrees")

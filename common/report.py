@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from common.analysis.context import file_name
 from common.atomic import write_json, write_text
+from common.key_numbers import key_numbers
+from common.layout import SECTIONS, file_name, record_paths
+from common.measure.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, UNSTABLE_IQR_FRACTION
 from common.records import Record, load_record
 
 
@@ -21,69 +23,11 @@ def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
     return none if v is None else fmt.format(v)
 
 
-def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    w = records.get("winning_solution")
-    if w is not None and w.status == "ok":
-        d = w.data
-        r0 = d["rungs"][0]
-        s = d["summary"]
-        win = d["rungs"][s["winner_index"]]
-        rows += [
-            ("MONAI tutorial recipe, training", f"{r0['images_per_s']['median']:.0f} img/s "
-             f"(pipeline efficiency {r0['pipeline_efficiency']:.2f}), test accuracy "
-             f"{100 * r0['accuracy']['test_accuracy']:.2f}%"),
-            ("Winning configuration", f"{win['name']}: {win['label']}"
-             + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")
-             + (f"; rule: {s['winner_rule']}" if s.get("winner_rule") else "")),
-            ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
-             f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
-             f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
-            ("Winner, energy", _f(win.get("gpu_j_per_image") if w.device == "cuda" else win.get("cpu_j_per_image"),
-                                  "{:.4f} J/image") + (f" (reason: {win.get('energy_reason')})"
-                                                        if win.get("energy_reason") else "")),
-            ("Winner, MFU", _f(win.get("mfu"), "{:.1%}") + f" of the measured {d['matmul_peak']['dtype']} matmul rate "
-             f"({d['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s)"),
-        ]
-    p = records.get("pipeline_deep_dive")
-    if p is not None and p.status == "ok":
-        from common.analysis.interpret import interpret
-
-        for k, c in p.data["configs"].items():
-            it = interpret(c)
-            rows.append((f"Pipeline ({k.replace('_', ' ')})", f"bottleneck {it['bottleneck']} ({it['why']}), "
-                         f"data stall {100 * it['data_stall_fraction']:.0f}%; if data cost nothing the step would "
-                         f"be {_f(it['speedup_if_data_free'], '{:.2f}x')} faster"))
-    a = records.get("augmentation_analysis")
-    if a is not None and a.status == "ok":
-        rows.append(("Augmentation chain", f"{a.data['cpu_per_sample']['chain_images_per_s']['median']:.0f} img/s "
-                     f"per sample on 1 CPU thread vs {a.data['device_batched']['chain_images_per_s']['median']:.0f} "
-                     f"img/s batched ({a.data['chain_speedup_batched_vs_per_sample']:.0f}x); max |Δ| vs MONAI "
-                     f"{a.data['quality']['per_transform']['chain']['vs_monai_max_abs']:.1e}"))
-    pf = records.get("performance_analysis")
-    if pf is not None and pf.status == "ok":
-        lat = pf.data["inference_latency"]
-        for prec, r in lat.items():
-            rows.append((f"Inference batch 1 ({prec})", f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"))
-        best = pf.data.get("inference_best_batch")
-        row = next((r for r in pf.data["inference_throughput"] if r["batch_size"] == best), None)
-        if row:
-            rows.append(("Inference best batch", f"{best}: {row['images_per_s']['median']:.0f} img/s"))
-    v = records.get("visualizations")
-    if v is not None and v.status == "ok" and v.data.get("training"):
-        dice = ", ".join(f"{k} {x:.3f}" for k, x in (v.data.get("dice") or {}).items() if x is not None)
-        sw = v.data["sliding_window"]
-        rows.append(("3D segmentation", f"Dice {dice}; sliding-window inference {sw['seconds']:.2f} s for "
-                                        f"{sw['voxels']} voxels"))
-    return rows
-
-
 def write_report(root: Path, device: str) -> Path:
-    from common.analysis.engine import SECTIONS, record_paths
-
     summary = _load(root, device, "run_summary.json")
     records: dict[str, Record] = {}
-    for kind, folder, *_ in SECTIONS:
+    for sec in SECTIONS:
+        kind, folder = sec.name, sec.folder
         path = record_paths(root, device, kind, folder)[0]
         if path.exists():
             records[kind] = load_record(path)
@@ -91,7 +35,25 @@ def write_report(root: Path, device: str) -> Path:
     reports = root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     dev_name = "GPU" if device == "cuda" else "CPU"
-    lines = [f"# {dev_name} analysis report", ""]
+    lines = [f"# {dev_name} analysis report", ""] + _environment_lines(env)
+    lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
+    kn = key_numbers(records)
+    lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
+    key_png = file_name(device, "key_numbers.png")
+    lines += ["", f"![key numbers]({key_png})"]
+    figures: list[str] = [f"reports/{key_png}"]
+    lines += ["", "## Figures", ""] + _figure_lines(root, device, records, summary, figures)
+    lines += _summary_lines(summary) + _method_lines(env.get("config") or {})
+    path = reports / file_name(device, "report.md")
+    write_text(path, "\n".join(lines) + "\n")
+    write_json(reports / file_name(device, "report_index.json"),
+               {"report": path.name, "figures": figures, "key_numbers": dict(kn)})
+    _key_numbers_figure(kn, env, reports / file_name(device, "key_numbers.png"), dev_name)
+    return path
+
+
+def _environment_lines(env: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     gpu = (env.get("gpu") or {})
     git = env.get("git") or {}
     devs = gpu.get("devices") or []
@@ -117,15 +79,16 @@ def write_report(root: Path, device: str) -> Path:
                     f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
         ("seed", env.get("seed")),
     ]
-    lines += [f"| {k} | {v} |" for k, v in env_rows]
-    lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
-    kn = key_numbers(records)
-    lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
-    key_png = file_name(device, "key_numbers.png")
-    lines += ["", f"![key numbers]({key_png})"]
-    figures: list[str] = [f"reports/{key_png}"]
-    lines += ["", "## Figures", ""]
-    for kind, folder, *_ in SECTIONS:
+    return lines + [f"| {k} | {v} |" for k, v in env_rows]
+
+
+def _figure_lines(root: Path, device: str, records: dict[str, Record], summary: Record | None,
+                  figures: list[str]) -> list[str]:
+    """Each section's figures and record, linked from reports/ (``figures`` collects their paths)."""
+    reports = root / "reports"
+    lines: list[str] = []
+    for sec in SECTIONS:
+        kind, folder = sec.name, sec.folder
         st = (summary.data["sections"].get(kind) if summary else None) or {}
         rec = records.get(kind)
         lines.append(f"### {kind.replace('_', ' ')}")
@@ -149,6 +112,11 @@ def write_report(root: Path, device: str) -> Path:
     if overview.exists():
         figures.append(str(overview.relative_to(root)))
         lines += ["### run overview", "", f"![run overview]({os.path.relpath(overview, reports)})", ""]
+    return lines
+
+
+def _summary_lines(summary: Record | None) -> list[str]:
+    lines: list[str] = []
     if summary is not None:
         skipped = summary.data.get("skipped_images") or []
         lines += ["## Data problems", "", f"{len(skipped)} image(s) could not be decoded and were skipped."]
@@ -160,13 +128,19 @@ def write_report(root: Path, device: str) -> Path:
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")
         lines.append("")
-    lines += ["## Method", "",
+    return lines
+
+
+def _method_lines(cfg: dict[str, Any]) -> list[str]:
+    return ["## Method", "",
               "- Every number was measured in this run on this machine; a sensor that does not exist gives `null` "
               "with its reason, and the figures say so.",
               "- Device work is timed with synchronization at window edges; warm-up (cuDNN autotune, graph capture, "
               "first batches) is recorded apart and excluded.",
-              "- Windows are repeated; figures show medians with 95% bootstrap intervals; a measurement whose IQR "
-              "exceeds 10% of its median is flagged unstable in the records.",
+              f"- Windows are repeated; figures show medians with {CI_LEVEL:.0%} bootstrap intervals "
+              f"({cfg.get('bootstrap_resamples', BOOTSTRAP_RESAMPLES)} resamples); a measurement whose IQR exceeds "
+              f"{cfg.get('unstable_iqr_fraction', UNSTABLE_IQR_FRACTION):.0%} of its median is flagged unstable in the "
+              "records.",
               "- Stage breakdowns come from steps synchronized at every stage edge; throughputs from unsynchronized "
               "windows. Energy comes from hardware counters (NVML total energy, RAPL), never from power × time "
               "estimates.",
@@ -178,12 +152,6 @@ def write_report(root: Path, device: str) -> Path:
               "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
               "as in training; shorter windows would time the workers' prefetch queue), where an epoch takes at most "
               "`LOADER_EPOCH_WINDOW_MAX_S`; the records say which windows each rung got.", ""]
-    path = reports / file_name(device, "report.md")
-    write_text(path, "\n".join(lines) + "\n")
-    write_json(reports / file_name(device, "report_index.json"),
-               {"report": path.name, "figures": figures, "key_numbers": dict(kn)})
-    _key_numbers_figure(kn, env, reports / file_name(device, "key_numbers.png"), dev_name)
-    return path
 
 
 def _key_numbers_figure(rows, env, path: Path, dev_name: str) -> None:

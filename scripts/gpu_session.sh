@@ -18,7 +18,7 @@ export SUITE_COMMIT
 python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
 for what in "$@"; do
   case $what in
-    tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
+    tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \

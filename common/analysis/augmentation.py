@@ -16,7 +16,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     data = ctx.data
     paths, _ = data.train_paths_labels()
     images, _ = data.arrays("train")
-    n = 48 if s.quick else 256
+    n = s.augmentation_images
     out: dict[str, Any] = {"dataset_synthetic": bool(data.source.get("synthetic"))}
     out["cpu_per_sample"] = aug.cpu_per_sample(paths[:: max(1, len(paths) // n)][:n], repeats=max(2, s.repeats // 2),
                                                seed=s.seed)
@@ -25,6 +25,6 @@ def measure(ctx: Context) -> dict[str, Any]:
     cpu_rate = out["cpu_per_sample"]["chain_images_per_s"]["median"]
     dev_rate = out["device_batched"]["chain_images_per_s"]["median"]
     out["chain_speedup_batched_vs_per_sample"] = dev_rate / cpu_rate
-    out["quality"] = aug.quality(images, ctx.device, n=16 if s.quick else 64, seed=s.seed)
+    out["quality"] = aug.quality(images, ctx.device, n=s.augmentation_quality_images, seed=s.seed)
     out["tolerance_vs_monai"] = 1e-4
     return out

@@ -10,32 +10,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.analysis.settings import Settings
 from common.atomic import atomic_path
+from common.layout import file_name
 from common.measure.energy import EnergyMeter
 from common.measure.samplers import Monitor
 from common.measure.timing import Span, Timer
 
-GPU_FILE_NAMES = {  # the README's names for the GPU tree; everything else gets the device prefix
-    "demo_medical_report_visualization.png",
-    "demo_comparison_visualization.png",
-    "winning_solution_analysis.png",
-}
-
-
-def file_name(device: str, name: str) -> str:
-    """gpu_results: README names as they are, others 'gpu_<name>'; cpu_results: 'cpu_<name>'."""
-    if device == "cuda":
-        return name if name in GPU_FILE_NAMES else f"gpu_{name}"
-    return f"cpu_{name}"
-
-
-def tree_name(device: str) -> str:
-    return "gpu_results" if device == "cuda" else "cpu_results"
-
 
 @dataclass
 class Context:
-    settings: Any  # Settings
+    settings: Settings
     device: torch.device
     root: Path  # <results>/gpu_results or cpu_results
     environment: dict

@@ -12,24 +12,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from common.analysis.context import Context, file_name, tree_name
+from common import layout
+from common.analysis.context import Context
 from common.analysis.settings import Settings
 from common.atomic import write_text
 from common.cli import add_config_flags, validate_config, values_from_args
 from common.errors import UserError
+from common.layout import ALWAYS_LAST, SECTION_NAMES, SECTIONS, Section, file_name, tree_name
 from common.records import Record, load_record, save_record
 
-# (record kind, folder relative to the tree root, analysis module, plot module)
-SECTIONS: list[tuple[str, str, str, str]] = [
-    ("visualizations", "visualizations", "common.analysis.visualizations", "common.plots.visualizations"),
-    ("augmentation_analysis", "augmentation_analysis", "common.analysis.augmentation", "common.plots.augmentation"),
-    ("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.pipeline", "common.plots.pipeline"),
-    ("performance_analysis", "performance_analysis", "common.analysis.performance", "common.plots.performance"),
-    ("winning_solution", "", "common.analysis.winning", "common.plots.winning"),
-    ("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization"),
-]
-SECTION_NAMES = [s[0] for s in SECTIONS]
-ALWAYS_LAST = "utilization_patterns"
 FLAG_NAMES = ["DATA_DIR", "RESULTS_DIR", "VOLUME_PATH", "LABEL_PATH", "BATCH_SIZE", "LEARNING_RATE", "EPOCHS",
               "TARGET_VAL_ACCURACY", "NUM_WORKERS", "CPU_THREADS", "SAMPLE_HZ", "WARMUP_STEPS", "MEASURE_STEPS",
               "REPEATS", "SEED", "VOLUME_SPACING_MM", "VOLUME_TRAIN_STEPS"]
@@ -56,25 +47,14 @@ def build_parser(device: str) -> argparse.ArgumentParser:
     return p
 
 
-def _selected(spec: str | None) -> list[tuple[str, str, str, str]]:
+def _selected(spec: str | None) -> list[Section]:
     if not spec:
         return list(SECTIONS)
     want = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [w for w in want if w not in SECTION_NAMES]
     if unknown:
         raise UserError(f"--sections: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTION_NAMES)}")
-    return [s for s in SECTIONS if s[0] in want]
-
-
-def record_paths(root: Path, device: str, kind: str, folder: str) -> tuple[Path, Path]:
-    """(canonical record in metrics/, copy beside the section's figures)."""
-    base = "winning_solution_analysis.json" if kind == "winning_solution" else f"{kind}.json"
-    name = file_name(device, base)
-    return root / "metrics" / name, root / folder / name
-
-
-def arrays_path(root: Path, device: str, kind: str) -> Path:
-    return root / "metrics" / file_name(device, f"{kind}_arrays.npz")
+    return [s for s in SECTIONS if s.name in want]
 
 
 def _plot(kind: str, plot_module: str, record: Record, root: Path, folder: str, device: str) -> list[Path]:
@@ -83,7 +63,7 @@ def _plot(kind: str, plot_module: str, record: Record, root: Path, folder: str, 
     from common.plots import common as pc
 
     arrays = None
-    ap = arrays_path(root, device, kind)
+    ap = layout.arrays_path(root, device, kind)
     if ap.exists():
         with np.load(ap) as z:
             arrays = {k: z[k] for k in z.files}
@@ -117,7 +97,19 @@ def run(argv: list[str] | None, device_kind: str) -> int:
                            reason=reason))
         return 0
     settings = Settings.resolve(values, device_kind, args.quick)
-    device = torch.device("cuda:0" if device_kind == "cuda" else "cpu")
+    from common.measure import stats
+
+    with stats.using(settings.bootstrap_resamples, settings.unstable_iqr_fraction):
+        return _analyze(settings, root, selected, progress=not args.no_progress)
+
+
+def _context(settings: Settings, root: Path, selected: list[Section], progress: bool) -> Context:
+    """The run's device set up as the settings say, and its context (data checked before any work)."""
+    import torch
+
+    from common.measure.environment import collect
+
+    device = torch.device("cuda:0" if settings.device == "cuda" else "cpu")
     torch.set_num_threads(settings.cpu_threads)
     torch.manual_seed(settings.seed)
     if device.type == "cuda":
@@ -125,40 +117,47 @@ def run(argv: list[str] | None, device_kind: str) -> int:
         stale = root / "metrics" / "gpu_status.json"
         if stale.exists():
             stale.unlink()
-    from common.measure.energy import EnergyMeter
-    from common.measure.environment import collect
-    from common.measure.samplers import Monitor
-
-    ctx = Context(settings=settings, device=device, root=root, environment={}, progress=not args.no_progress)
-    needs_data = any(k != "visualizations" for k, *_ in selected)
+    ctx = Context(settings=settings, device=device, root=root, environment={}, progress=progress)
+    needs_data = any(s.name != "visualizations" for s in selected)
     manifest = ctx.data.source if needs_data else None  # missing data fails here, before any work
     ctx.environment = collect(config=settings.to_dict(), dataset=manifest, seed=settings.seed,
                               threads_used=settings.cpu_threads)
+    return ctx
+
+
+def _analyze(settings: Settings, root: Path, selected: list[Section], progress: bool) -> int:
+    from common.measure.energy import EnergyMeter
+    from common.measure.samplers import Monitor
+
+    device_kind = settings.device
+    ctx = _context(settings, root, selected, progress)
     status: dict[str, Any] = {}
     section_spans = []
     started = time.perf_counter()
-    print(f"{tree_name(device_kind)}: {len(selected)} section(s) on {device}"
+    print(f"{tree_name(device_kind)}: {len(selected)} section(s) on {ctx.device}"
           f"{' (quick)' if settings.quick else ''} -> {root}")
-    monitor = Monitor(settings.sample_hz, gpu_index=0 if device.type == "cuda" else None)
-    ctx.energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
+    gpu_index = 0 if ctx.device.type == "cuda" else None
+    monitor = Monitor(settings.sample_hz, gpu_index=gpu_index)
+    ctx.energy = EnergyMeter(gpu_index=gpu_index, device=str(ctx.device))
     ctx.monitor = monitor
     with monitor:
-        for kind, folder, module, plot_module in selected:
-            if kind == ALWAYS_LAST:
+        for sec in selected:
+            if sec.name == ALWAYS_LAST:
                 continue
             t0 = time.perf_counter()
-            print(f"[{kind}] measuring ...", flush=True)
-            rec = _measure(ctx, kind, module)
+            print(f"[{sec.name}] measuring ...", flush=True)
+            rec = _measure(ctx, sec.name, sec.measure)
             t1 = time.perf_counter()
-            section_spans.append({"name": kind, "start": t0, "end": t1, "status": rec.status})
-            status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
-            status[kind]["measure_s"] = t1 - t0
-            print(f"[{kind}] {rec.status} in {t1 - t0:.1f} s" + (f": {rec.reason}" if rec.reason else ""), flush=True)
+            section_spans.append({"name": sec.name, "start": t0, "end": t1, "status": rec.status})
+            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
+            status[sec.name]["measure_s"] = t1 - t0
+            print(f"[{sec.name}] {rec.status} in {t1 - t0:.1f} s" + (f": {rec.reason}" if rec.reason else ""),
+                  flush=True)
     ctx.cache["section_spans"] = section_spans
-    if any(k == ALWAYS_LAST for k, *_ in selected):
-        kind, folder, module, plot_module = next(s for s in SECTIONS if s[0] == ALWAYS_LAST)
-        rec = _measure(ctx, kind, module)
-        status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
+    if any(s.name == ALWAYS_LAST for s in selected):
+        sec = layout.section(ALWAYS_LAST)
+        rec = _measure(ctx, sec.name, sec.measure)
+        status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
     summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
                      data={"sections": status, "wall_s": time.perf_counter() - started,
                            "settings": settings.to_dict(), "sampler_overhead": {
@@ -166,7 +165,7 @@ def run(argv: list[str] | None, device_kind: str) -> int:
                            "sampler_unavailable": monitor.unavailable,
                            "skipped_images": [list(x) for x in (ctx._data.skipped if ctx._data else [])]},
                      notes=list(settings.notes))
-    save_record(root / "metrics" / file_name(device_kind, "run_summary.json"), summary)
+    save_record(layout.summary_path(root, device_kind), summary)
     _plot_summary_and_report(root, device_kind)
     failed = [k for k, v in status.items() if v["status"] == "error"]
     print(f"done in {time.perf_counter() - started:.0f} s; report: "
@@ -193,11 +192,11 @@ def _measure(ctx: Context, kind: str, module: str) -> Record:
 
 
 def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_module: str) -> dict[str, Any]:
-    canonical, copy = record_paths(ctx.root, ctx.kind, kind, folder)
+    canonical, copy = layout.record_paths(ctx.root, ctx.kind, kind, folder)
     arrays = ctx.cache.pop(f"{kind}_arrays", None)
     if arrays:
-        ctx.save_arrays(arrays_path(ctx.root, ctx.kind, kind), arrays)
-        rec.data["arrays_file"] = arrays_path(ctx.root, ctx.kind, kind).name
+        ctx.save_arrays(layout.arrays_path(ctx.root, ctx.kind, kind), arrays)
+        rec.data["arrays_file"] = layout.arrays_path(ctx.root, ctx.kind, kind).name
     save_record(canonical, rec)
     save_record(copy, rec)
     try:
@@ -225,8 +224,9 @@ def replot(root: Path, device_kind: str, selected) -> int:
     if not metrics.is_dir():
         raise UserError(f"{metrics}: no records to replot; run the analysis first (without --replot)")
     n = 0
-    for kind, folder, _module, plot_module in selected:
-        canonical, copy = record_paths(root, device_kind, kind, folder)
+    for sec in selected:
+        kind, folder, plot_module = sec.name, sec.folder, sec.plot
+        canonical, copy = layout.record_paths(root, device_kind, kind, folder)
         if not canonical.exists():
             print(f"[{kind}] no record in {metrics}; skipped")
             continue

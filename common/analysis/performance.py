@@ -100,7 +100,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         for prec in (["fp32", base.precision] if base.precision != "fp32" else ["fp32"])}
     inf_sizes = sorted(set(s.batch_sizes) | {1})
     out["inference_throughput"] = inference.batch_throughput(model, dev, inf_sizes, base.precision,
-                                                             base.channels_last, iters=3 if s.quick else 10,
+                                                             base.channels_last, iters=s.inference_throughput_iters,
                                                              repeats=s.repeats)
     ok_rows = [r for r in out["inference_throughput"] if r["images_per_s"]]
     out["inference_best_batch"] = max(ok_rows, key=lambda r: r["images_per_s"]["median"])["batch_size"] \

@@ -13,6 +13,7 @@ from common.analysis.context import Context
 from common.analysis.interpret import interpret
 from common.measure.stats import Summary
 from common.workloads.levers import Levers
+from common.workloads.precision import fast_precision
 from common.workloads.training import Trainer, model_only_throughput, steady_throughput
 
 NAME = "pipeline_deep_dive"
@@ -21,10 +22,9 @@ DATA_STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2
 
 
 def fast_levers(ctx: Context, batch: int) -> Levers:
-    """The device-resident pipeline in the device's fast precision (bf16 on GPUs)."""
+    """The device-resident pipeline in the device's fast precision (common.workloads.precision)."""
     cuda = ctx.kind == "cuda"
-    precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-    return Levers("device_resident", precision, channels_last=cuda, batch_size=batch)
+    return Levers("device_resident", fast_precision(ctx.device)[0], channels_last=cuda, batch_size=batch)
 
 
 def stage_breakdown(trainer: Trainer, ctx: Context, steps: int, warmup: int) -> dict[str, Any]:

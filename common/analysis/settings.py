@@ -1,5 +1,13 @@
-"""The resolved settings of one analysis run: config.py, overridden by flags, adapted to
-quick mode and to the device. Every record carries them."""
+"""The resolved settings of one run: config.py, overridden by flags and ``--set``, adapted to
+quick mode and to the device. Built once (``Settings.resolve``), frozen, passed down whole, and
+stored whole in every record (``environment.config``).
+
+Every constant of config.py reaches a field here (``tests/analysis/test_settings.py`` sets each
+one with ``--set`` and finds it in the settings). A constant that depends on the mode has one
+field and up to four constants: the default run, ``--quick``, the default CPU run and the quick
+CPU run (``BY_MODE``); a constant given on the command line wins over its mode's counterpart
+unless that counterpart is given too.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +32,53 @@ def default_threads() -> int:
     return psutil.cpu_count(logical=False) or logical_cpus()
 
 
-@dataclass
+# field -> (default run, --quick, default CPU run, quick CPU run); None: the next one along
+# (quick CPU -> quick -> default; default CPU -> default); a field whose default-run constant is
+# None has no constant there (``NO_CONSTANT`` gives its value)
+BY_MODE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
+    "epochs": ("EPOCHS", "QUICK_EPOCHS", "CPU_EPOCHS", "QUICK_CPU_EPOCHS"),
+    "warmup_steps": ("WARMUP_STEPS", "QUICK_WARMUP_STEPS", None, None),
+    "measure_steps": ("MEASURE_STEPS", "QUICK_MEASURE_STEPS", "CPU_MEASURE_STEPS", None),
+    "repeats": ("REPEATS", "QUICK_REPEATS", None, None),
+    "max_train_images": (None, "QUICK_MAX_TRAIN_IMAGES", "CPU_MAX_TRAIN_IMAGES", "QUICK_CPU_MAX_TRAIN_IMAGES"),
+    "max_eval_images": (None, "QUICK_MAX_EVAL_IMAGES", None, None),
+    "cudnn_benchmark": (None, "QUICK_CUDNN_BENCHMARK", None, None),
+    "batch_sizes": ("BATCH_SIZES", "QUICK_BATCH_SIZES", "CPU_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES"),
+    "inference_repeats": ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS", None, None),
+    "volume_spacing_mm": ("VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", None, None),
+    "patch_size": ("PATCH_SIZE", "QUICK_PATCH_SIZE", None, None),
+    "volume_train_steps": ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS", None, None),
+    "ladder_seeds": ("LADDER_SEEDS", "QUICK_LADDER_SEEDS", None, None),
+    "energy_window_s": ("ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S", None, None),
+    "augmentation_images": ("AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES", None, None),
+    "augmentation_quality_images": ("AUGMENTATION_QUALITY_IMAGES", "QUICK_AUGMENTATION_QUALITY_IMAGES", None, None),
+    "inference_throughput_iters": ("INFERENCE_THROUGHPUT_ITERS", "QUICK_INFERENCE_THROUGHPUT_ITERS", None, None),
+    "volume_batch_size": ("VOLUME_BATCH_SIZE", "QUICK_VOLUME_BATCH_SIZE", None, None),
+    "volume_augmentation_patches": ("VOLUME_AUGMENTATION_PATCHES", "QUICK_VOLUME_AUGMENTATION_PATCHES", None, None),
+    "render_azimuths_deg": ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG", None, None),
+    "render_size": ("RENDER_SIZE", "QUICK_RENDER_SIZE", None, None),
+}
+NO_CONSTANT = {"max_train_images": None, "max_eval_images": None, "cudnn_benchmark": True}
+
+# field -> constant, read as it is in every mode
+SAME_IN_EVERY_MODE: dict[str, str] = {
+    "data_dir": "DATA_DIR", "results_dir": "RESULTS_DIR", "volume_path": "VOLUME_PATH", "label_path": "LABEL_PATH",
+    "lr": "LEARNING_RATE", "base_batch": "BATCH_SIZE", "accuracy_target": "TARGET_VAL_ACCURACY",
+    "accuracy_tolerance": "ACCURACY_TOLERANCE", "sample_hz": "SAMPLE_HZ", "seed": "SEED",
+    "val_fraction": "VAL_FRACTION", "test_fraction": "TEST_FRACTION", "unet_channels": "UNET_CHANNELS",
+    "gpu_price_per_hour": "GPU_PRICE_PER_HOUR", "cpu_price_per_hour": "CPU_PRICE_PER_HOUR",
+    "bootstrap_resamples": "BOOTSTRAP_RESAMPLES", "unstable_iqr_fraction": "UNSTABLE_IQR_FRACTION",
+    "ladder_inductor_tuning": "LADDER_INDUCTOR_TUNING", "ladder_compiled_rungs": "LADDER_COMPILED_RUNGS",
+    "loader_epoch_window_max_s": "LOADER_EPOCH_WINDOW_MAX_S",
+    "winner_max_j_per_image": "WINNER_MAX_J_PER_IMAGE", "cache_dir": "CACHE_DIR", "mednist_url": "MEDNIST_URL",
+    "mednist_md5": "MEDNIST_MD5", "download_timeout_s": "DOWNLOAD_TIMEOUT_S",
+    "synthetic_per_class": "SYNTHETIC_PER_CLASS",
+}
+# constants resolved by hand in ``resolve`` (batch_size, num_workers, cpu_threads)
+BY_HAND = ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE", "NUM_WORKERS", "CPU_THREADS")
+
+
+@dataclass(frozen=True)
 class Settings:
     device: str  # "cuda" or "cpu"
     quick: bool
@@ -32,11 +86,11 @@ class Settings:
     results_dir: str
     volume_path: str | None
     label_path: str | None
-    batch_size: int
-    lr: float
-    base_batch: int
+    batch_size: int  # training batch of the tutorial recipe in this run (quick CPU runs: QUICK_CPU_BATCH_SIZE)
+    lr: float  # Adam learning rate at base_batch
+    base_batch: int  # BATCH_SIZE: the batch the learning rate is given for
     epochs: int
-    accuracy_target: float
+    accuracy_target: float  # TARGET_VAL_ACCURACY
     accuracy_tolerance: float
     num_workers: int
     cpu_threads: int
@@ -58,85 +112,77 @@ class Settings:
     volume_train_steps: int
     gpu_price_per_hour: float | None
     cpu_price_per_hour: float | None
-    ladder_seeds: tuple[int, ...] = (0,)
-    energy_window_s: float = 0.0
-    cache_dir: str = "cache"
-    winner_max_j_per_image: float | None = None
-    ladder_inductor_tuning: bool = False
-    ladder_compiled_rungs: bool = True
+    bootstrap_resamples: int  # resamples of every 95% bootstrap interval
+    unstable_iqr_fraction: float  # a measurement whose IQR exceeds this share of its median is flagged unstable
+    ladder_inductor_tuning: bool  # the GPU ladder also runs inductor's tuning rungs
+    ladder_compiled_rungs: bool  # the GPU ladder also runs the torch.compile throughput leader
+    loader_epoch_window_max_s: float  # DataLoader-fed rungs: whole-epoch windows up to this long
+    winner_max_j_per_image: float | None  # optional energy bound on the winner (GPU board counter)
+    ladder_seeds: tuple[int, ...]  # seeds per ladder rung
+    energy_window_s: float  # sustained-training window of a rung's J/image
+    cache_dir: str  # persistent caches a second run reuses
+    augmentation_images: int
+    augmentation_quality_images: int
+    inference_throughput_iters: int
+    volume_batch_size: int
+    volume_augmentation_patches: int
+    render_azimuths_deg: tuple[float, ...]
+    render_size: int
+    mednist_url: str
+    mednist_md5: str
+    download_timeout_s: float
+    synthetic_per_class: int
     notes: tuple[str, ...] = ()
 
     @classmethod
     def resolve(cls, values: dict[str, Any], device: str, quick: bool) -> "Settings":
+        """``values``: every config constant as given (``common.cli.values_from_args``), with
+        ``values['_EXPLICIT']`` naming the ones set on the command line."""
         v = dict(values)
         explicit = set(v.pop("_EXPLICIT", set()))
+        cpu = device == "cpu"
+        fields: dict[str, Any] = {f: v[name] for f, name in SAME_IN_EVERY_MODE.items()}
+        for f, names in BY_MODE.items():
+            fields[f] = _by_mode(v, explicit, names, quick, cpu, NO_CONSTANT.get(f))
         notes = []
-        if quick:  # a constant given on the command line wins over its quick-mode counterpart
-            pairs = (("MEASURE_STEPS", "QUICK_MEASURE_STEPS"), ("REPEATS", "QUICK_REPEATS"),
-                                     ("EPOCHS", "QUICK_EPOCHS"), ("EPOCHS", "QUICK_CPU_EPOCHS"),
-                                     ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE"), ("BATCH_SIZES", "QUICK_BATCH_SIZES"),
-                                     ("BATCH_SIZES", "QUICK_CPU_BATCH_SIZES"),
-                                     ("VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM"),
-                                     ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS"),
-                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS"))
-            for name, quick_name in pairs:
-                if name in explicit and quick_name not in explicit:
-                    v[quick_name] = v[name]
         batch = v["BATCH_SIZE"]
-        if quick and device == "cpu" and batch > v["QUICK_CPU_BATCH_SIZE"]:
-            notes.append(f"quick mode on the CPU: batch {v['QUICK_CPU_BATCH_SIZE']} instead of {batch}")
-            batch = v["QUICK_CPU_BATCH_SIZE"]
-        cpu_quick = quick and device == "cpu"
-        cpu_default = not quick and device == "cpu"
-        if cpu_default:  # constants given on the command line win over the CPU defaults
-            for name, cpu_name in (("BATCH_SIZES", "CPU_BATCH_SIZES"), ("MEASURE_STEPS", "CPU_MEASURE_STEPS"),
-                                   ("EPOCHS", "CPU_EPOCHS")):
-                if name not in explicit:
-                    v[name] = v[cpu_name]
-        workers = v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers()
-        return cls(
-            device=device,
-            quick=quick,
-            data_dir=v["DATA_DIR"],
-            results_dir=v["RESULTS_DIR"],
-            volume_path=v["VOLUME_PATH"],
-            label_path=v["LABEL_PATH"],
-            batch_size=batch,
-            lr=v["LEARNING_RATE"],
-            base_batch=v["BATCH_SIZE"],
-            epochs=v["QUICK_CPU_EPOCHS"] if cpu_quick else v["QUICK_EPOCHS"] if quick else v["EPOCHS"],
-            accuracy_target=v["TARGET_VAL_ACCURACY"],
-            accuracy_tolerance=v["ACCURACY_TOLERANCE"],
-            num_workers=workers,
-            cpu_threads=v["CPU_THREADS"] or default_threads(),
-            sample_hz=v["SAMPLE_HZ"],
-            warmup_steps=min(v["WARMUP_STEPS"], 1) if quick and "WARMUP_STEPS" not in explicit else v["WARMUP_STEPS"],
-            measure_steps=v["QUICK_MEASURE_STEPS"] if quick else v["MEASURE_STEPS"],
-            repeats=v["QUICK_REPEATS"] if quick else v["REPEATS"],
-            seed=v["SEED"],
-            val_fraction=v["VAL_FRACTION"],
-            test_fraction=v["TEST_FRACTION"],
-            max_train_images=v["QUICK_CPU_MAX_TRAIN_IMAGES"] if cpu_quick else v["QUICK_MAX_TRAIN_IMAGES"] if quick
-            else v["CPU_MAX_TRAIN_IMAGES"] if cpu_default else None,
-            max_eval_images=v["QUICK_MAX_EVAL_IMAGES"] if quick else None,
-            cudnn_benchmark=bool(v["QUICK_CUDNN_BENCHMARK"]) if quick else True,
-            batch_sizes=tuple(v["QUICK_CPU_BATCH_SIZES"] if cpu_quick else v["QUICK_BATCH_SIZES"] if quick
-                              else v["BATCH_SIZES"]),
-            inference_repeats=v["QUICK_INFERENCE_REPEATS"] if quick else v["INFERENCE_REPEATS"],
-            volume_spacing_mm=v["QUICK_VOLUME_SPACING_MM"] if quick else v["VOLUME_SPACING_MM"],
-            patch_size=v["QUICK_PATCH_SIZE"] if quick else v["PATCH_SIZE"],
-            unet_channels=tuple(v["UNET_CHANNELS"]),
-            volume_train_steps=v["QUICK_VOLUME_TRAIN_STEPS"] if quick else v["VOLUME_TRAIN_STEPS"],
-            gpu_price_per_hour=v["GPU_PRICE_PER_HOUR"],
-            cpu_price_per_hour=v["CPU_PRICE_PER_HOUR"],
-            ladder_seeds=tuple(v["QUICK_LADDER_SEEDS"] if quick else v["LADDER_SEEDS"]),
-            energy_window_s=v["QUICK_ENERGY_WINDOW_S"] if quick else v["ENERGY_WINDOW_S"],
-            cache_dir=v["CACHE_DIR"],
-            winner_max_j_per_image=v["WINNER_MAX_J_PER_IMAGE"],
-            ladder_inductor_tuning=bool(v["LADDER_INDUCTOR_TUNING"]),
-            ladder_compiled_rungs=bool(v["LADDER_COMPILED_RUNGS"]),
-            notes=tuple(notes),
-        )
+        small = v["QUICK_CPU_BATCH_SIZE"]
+        if quick and cpu and batch > small and ("BATCH_SIZE" not in explicit or "QUICK_CPU_BATCH_SIZE" in explicit):
+            notes.append(f"quick mode on the CPU: batch {small} instead of {batch}")
+            batch = small
+        for f in ("batch_sizes", "unet_channels", "ladder_seeds", "render_azimuths_deg"):
+            fields[f] = tuple(fields[f])
+        return cls(device=device, quick=quick, batch_size=batch,
+                   num_workers=v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers(),
+                   cpu_threads=v["CPU_THREADS"] or default_threads(), notes=tuple(notes), **fields)
+
+    @classmethod
+    def defaults(cls, device: str = "cpu", quick: bool = False) -> "Settings":
+        """The settings config.py alone gives (no flags): for tests and library callers."""
+        from common.cli import values_from_args
+
+        return cls.resolve(values_from_args(None), device, quick)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _by_mode(v: dict[str, Any], explicit: set[str], names: tuple, quick: bool, cpu: bool, none_value: Any) -> Any:
+    default, quick_name, cpu_name, cpu_quick_name = names
+    chain = [cpu_quick_name, quick_name] if quick and cpu else [quick_name] if quick else \
+        [cpu_name] if cpu else []
+    for name in chain:
+        if name is None:
+            continue
+        if default in explicit and name not in explicit:
+            break  # the constant given on the command line wins over its mode's counterpart
+        return v[name]
+    return v[default] if default is not None else none_value
+
+
+def constants_read() -> set[str]:
+    """Every config constant some Settings field is resolved from."""
+    names = set(SAME_IN_EVERY_MODE.values()) | set(BY_HAND)
+    for row in BY_MODE.values():
+        names |= {n for n in row if n}
+    return names

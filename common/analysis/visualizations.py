@@ -1,7 +1,11 @@
-"""visualizations/: the 3D volume through the pipeline on the analysed device.
+"""visualizations/: the 3D volume pipeline on the analysed device -- it trains a 3D UNet and
+renders the volume. (The section keeps the README's folder name, ``visualizations/``, which is
+part of the results tree's contract; what it measures is the 3D pipeline.)
+
 Preprocess, 3D augmentation timing, a short 3D UNet training on the volume's tissue maps,
 sliding-window inference (probabilities, confidence, uncertainty, Dice, tissue volumes),
-the same inference on the CPU in fp32 as reference, and a volume rendering."""
+the same inference on the CPU in fp32 as reference, and a volume rendering computed on the
+device, all in the device's fast precision (common.workloads.precision)."""
 
 from __future__ import annotations
 
@@ -10,20 +14,14 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from common.analysis.context import Context
 from common.data.volumes import load_volume
 from common.quality import dice
 from common.workloads import volume3d as v3
+from common.workloads.precision import fast_precision
 
 NAME = "visualizations"
-
-
-def analysis_precision(device: torch.device) -> str:
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
 
 
 def _slices(vol: np.ndarray, c: tuple[int, int, int]) -> dict[str, np.ndarray]:
@@ -43,9 +41,9 @@ def measure(ctx: Context) -> dict[str, Any]:
     timer = ctx.timer(NAME)
     vol = load_volume(s.volume_path, s.label_path)
     prep = v3.preprocess(vol, dev, s.volume_spacing_mm, timer)
-    precision = analysis_precision(dev)
+    precision = fast_precision(dev)[0]
     patch = min(s.patch_size, *prep.image.shape[1:]) if min(prep.image.shape[1:]) < s.patch_size else s.patch_size
-    batch = 2 if s.quick else 4
+    batch = s.volume_batch_size
     out: dict[str, Any] = {
         "volume": vol.describe(),
         "synthetic": bool(vol.synthetic),
@@ -55,7 +53,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         "spacing_mm": list(prep.spacing),
         "precision": precision,
     }
-    out["augmentation_3d"] = v3.augmentation_timing(prep, dev, patch, n=4 if s.quick else 8,
+    out["augmentation_3d"] = v3.augmentation_timing(prep, dev, patch, n=s.volume_augmentation_patches,
                                                     repeats=max(2, s.repeats))
     seg_ref = prep.label
     if seg_ref is None:
@@ -96,26 +94,30 @@ def measure(ctx: Context) -> dict[str, Any]:
                             "mean_abs_prob_diff": float(diff.mean()), "label_agreement": agree,
                             "identical_computation": dev.type == "cpu" and precision == "fp32"}
     # rendering on the device
-    az = [0.0, 90.0] if s.quick else [0.0, 45.0, 90.0, 180.0]
-    size = 96 if s.quick else 160
+    az = [float(a) for a in s.render_azimuths_deg]
+    size = s.render_size
     v3.render(prep.image, seg, az[:1], size=size)  # warm-up
     views, secs = v3.render(prep.image, seg, az, size=size)
     out["render"] = {"azimuths_deg": az, "size": size, "seconds_per_view": secs, "device": str(dev)}
-    # arrays for the figures
-    img = prep.image[0].cpu().numpy()
-    lab = ref.cpu().numpy()
+    maps = {"image": prep.image[0].cpu().numpy(), "reference": ref.cpu().numpy().astype(np.int8),
+            "segmentation": seg.cpu().numpy().astype(np.int8), "confidence": conf.cpu().numpy(),
+            "entropy": entropy.cpu().numpy(), "diff_vs_cpu": diff.max(0).values.numpy()}
+    ctx.cache["visualizations_arrays"] = _figure_arrays(out, maps, views)
+    ctx.cache["volume_summary"] = {"dice": out["dice"], "volumes": out["tissue_volume_ml"]}
+    return out
+
+
+def _figure_arrays(out: dict[str, Any], maps: dict[str, np.ndarray], views: np.ndarray) -> dict[str, np.ndarray]:
+    """The planes the figures draw, through a crosshair at the labelled tissue's centre (recorded
+    in ``out`` with the display window), and the renderings."""
+    img, lab = maps["image"], maps["reference"]
     fg = np.argwhere(lab > 0)
     centre = tuple(int(v) for v in (fg.mean(0) if len(fg) else np.array(img.shape) / 2))
     out["crosshair_voxel"] = list(centre)
     lo, hi = np.percentile(img[lab > 0] if len(fg) else img, [1, 99])
     out["window_level"] = {"window": float(hi - lo), "level": float((hi + lo) / 2), "from": "1st-99th percentile"}
     arrays: dict[str, np.ndarray] = {"renders": views.astype(np.float16)}
-    maps = {"image": img, "reference": lab.astype(np.int8), "segmentation": seg.cpu().numpy().astype(np.int8),
-            "confidence": conf.cpu().numpy(), "entropy": entropy.cpu().numpy(),
-            "diff_vs_cpu": diff.max(0).values.numpy()}
     for key, volume in maps.items():
         for plane, arr in _slices(volume, centre).items():
             arrays[f"{key}_{plane}"] = arr.astype(np.float16) if arr.dtype.kind == "f" else arr
-    ctx.cache["visualizations_arrays"] = arrays
-    ctx.cache["volume_summary"] = {"dice": out["dice"], "volumes": out["tissue_volume_ml"]}
-    return out
+    return arrays

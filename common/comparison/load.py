@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.analysis.context import file_name, tree_name
 from common.errors import UserError
+from common.layout import record_file, tree_name
 from common.records import Record, load_record
 
-# kind -> base file name (as the engine writes it; see engine.record_paths)
+# record files: common.layout.record_file
 REQUIRED_KINDS = ("performance_analysis", "pipeline_deep_dive", "winning_solution", "augmentation_analysis",
                   "utilization_patterns")
 OPTIONAL_KINDS = ("visualizations", "run_summary")
@@ -43,11 +43,6 @@ FIELDS: dict[str, list[tuple[str, Any]]] = {
     "visualizations": [],
     "run_summary": [],
 }
-
-
-def record_file(root: Path, device: str, kind: str) -> Path:
-    base = "winning_solution_analysis.json" if kind == "winning_solution" else f"{kind}.json"
-    return root / "metrics" / file_name(device, base)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Any
 
 from common.atomic import write_text
 from common.comparison import BEST_VS_BEST, FIGURES, LIKE_FOR_LIKE, RECORDS, REPORT
-from common.comparison.compute import diff_text, fmt_num, fmt_x
+from common.comparison.text import diff_text, fmt_num, fmt_x
+from common.measure.stats import CI_LEVEL
 
 FIGURE_TEXT = {
     "performance_comparison/gpu_cpu_performance_dashboard.png": "Performance dashboard",
@@ -66,7 +67,8 @@ def build_report(records: dict[str, Any]) -> str:
         "# GPU vs CPU comparison",
         "",
         f"Built {env.get('time_utc', '')} from the JSON records of two runs (nothing was measured for this "
-        "report). A speedup above 1 means the GPU is better; every speedup carries its 95% bootstrap interval and "
+        "report). A speedup above 1 means the GPU is better; every speedup carries its "
+        f"{CI_LEVEL:.0%} bootstrap interval and "
         f"its kind: **{LIKE_FOR_LIKE}** (the same configuration on both devices; settings that still differ are "
         f"listed) or **{BEST_VS_BEST}** (each device's best configuration).",
         "",
@@ -91,9 +93,15 @@ def build_report(records: dict[str, Any]) -> str:
     L += ["", _fig("reports/gpu_cpu_headline_speedups.png"), "", "## About the inputs", ""]
     L += [f"- {n}" for n in s.get("notes", [])] or ["- nothing to note"]
     L += ["", _fig("metrics/gpu_cpu_comparison_overview.png"), ""]
+    L += _performance_lines(perf) + _pipeline_lines(pipe) + _augmentation_lines(aug) + _utilization_lines(util)
+    L += _efficiency_lines(eff) + _scalability_lines(perf.get("scalability") or {}) + _method_lines(perf)
+    L += _files_lines(s)
+    return "\n".join(L) + "\n"
 
+
+def _performance_lines(perf: dict[str, Any]) -> list[str]:
     stats = _link("performance_comparison/gpu_cpu_performance_stats.json")
-    L += ["## Performance", "", f"Every speedup below is in [{stats}]({stats}) with the record files and fields its "
+    L = ["## Performance", "", f"Every speedup below is in [{stats}]({stats}) with the record files and fields its "
           "values come from.", "",
           _fig("performance_comparison/gpu_cpu_performance_dashboard.png"), ""]
     speed = perf.get("speedups", [])
@@ -104,8 +112,11 @@ def build_report(records: dict[str, Any]) -> str:
     L += _table([e for e in speed if e["kind"] == BEST_VS_BEST])
     if perf.get("skipped"):
         L += ["Comparisons left out: " + "; ".join(f"{x['metric']} ({x['reason']})" for x in perf["skipped"]), ""]
+    return L
 
-    L += ["## Pipeline, stage by stage", "", _fig("pipeline_comparison/gpu_cpu_pipeline_comparison.png"), ""]
+
+def _pipeline_lines(pipe: dict[str, Any]) -> list[str]:
+    L = ["## Pipeline, stage by stage", "", _fig("pipeline_comparison/gpu_cpu_pipeline_comparison.png"), ""]
     if not pipe.get("available"):
         L += [f"Not available: {pipe.get('reason')}", ""]
     for c_ in (pipe.get("configs") or {}).values():
@@ -128,13 +139,17 @@ def build_report(records: dict[str, Any]) -> str:
             L += ["CPU work per image in the DataLoader workers (ms, no interval: one median recorded): "
                   + "; ".join(f"{d.upper()}: " + ", ".join(f"{k} {v:.3g}" for k, v in (w.get(d) or {}).items())
                               for d in ("gpu", "cpu") if w.get(d)), ""]
-    L += [pipe.get("method", ""), ""]
+    return L + [pipe.get("method", ""), ""]
 
-    L += ["## Augmentation", "", _fig("augmentation_comparison/gpu_cpu_augmentation_comparison.png"), ""]
+
+def _augmentation_lines(aug: dict[str, Any]) -> list[str]:
+    L = ["## Augmentation", "", _fig("augmentation_comparison/gpu_cpu_augmentation_comparison.png"), ""]
     L += [f"- {v}" for v in (aug.get("quality") or {}).get("verdicts", [])]
-    L += [""] + _table(aug.get("speedups", []))
+    return L + [""] + _table(aug.get("speedups", []))
 
-    L += ["## Utilization", "", _fig("utilization_comparison/gpu_cpu_utilization_comparison.png"), ""]
+
+def _utilization_lines(util: dict[str, Any]) -> list[str]:
+    L = ["## Utilization", "", _fig("utilization_comparison/gpu_cpu_utilization_comparison.png"), ""]
     L += [f"- {v}" for v in util.get("verdicts", [])] or ["- no utilization samples in the records"]
     for d, label in (("gpu_run", "GPU run"), ("cpu_run", "CPU run")):
         r = util.get(d) or {}
@@ -143,9 +158,11 @@ def build_report(records: dict[str, Any]) -> str:
         elif r.get("unavailable") or r.get("sensor_errors"):
             L.append(f"- {label}, sensors not available on that machine: " + "; ".join(
                 f"{k}: {v}" for k, v in {**r.get("unavailable", {}), **r.get("sensor_errors", {})}.items()))
-    L += [""]
+    return L + [""]
 
-    L += ["## Efficiency and cost", "", _fig("visualizations/gpu_cpu_efficiency_analysis.png"), "",
+
+def _efficiency_lines(eff: dict[str, Any]) -> list[str]:
+    L = ["## Efficiency and cost", "", _fig("visualizations/gpu_cpu_efficiency_analysis.png"), "",
           "| measure | kind | GPU | CPU | GPU / CPU |", "|---|---|---|---|---|"]
     for gm in eff.get("gains", []):
         gain = f"{fmt_x(gm['gain'])}x" if gm.get("gain") else f"not available on this machine: {gm.get('reason')}"
@@ -170,9 +187,11 @@ def build_report(records: dict[str, Any]) -> str:
     missing = (eff.get("radar") or {}).get("missing") or []
     if missing:
         L += ["Radar axes not shown: " + "; ".join(f"{m['name']} ({m['reason']})" for m in missing), ""]
+    return L
 
-    scal = perf.get("scalability") or {}
-    L += ["## Scalability", ""]
+
+def _scalability_lines(scal: dict[str, Any]) -> list[str]:
+    L = ["## Scalability", ""]
     if scal.get("available"):
         L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency |", "|---|---|---|---|"]
         L += [f"| {r['gpus']} | {fmt_num(r['images_per_s']['median'])} | {fmt_x(r['speedup_vs_1'])}x "
@@ -184,14 +203,21 @@ def build_report(records: dict[str, Any]) -> str:
         L += ["", f"CPU thread scaling in the CPU run ({ct.get('workload')}, {ct.get('physical_cores')} physical "
                   "cores): " + ", ".join(f"{r['threads']} threads {fmt_num(r['images_per_s'])} img/s "
                                          f"(efficiency {r['parallel_efficiency']:.0%})" for r in ct["rows"])]
-    L += ["", "## Method", "", perf.get("method", ""), "",
+    return L
+
+
+def _method_lines(perf: dict[str, Any]) -> list[str]:
+    return ["", "## Method", "", perf.get("method", ""), "",
           f"- {LIKE_FOR_LIKE}: {perf.get('kinds', {}).get(LIKE_FOR_LIKE, '')}",
           f"- {BEST_VS_BEST}: {perf.get('kinds', {}).get(BEST_VS_BEST, '')}",
           "- Per-stage times are compared per image (stage time / batch size), so runs with different batch sizes "
           "stay comparable; their settings that differ are listed.",
           "- Energy comes from hardware counters only (NVML total energy for the GPU board, RAPL for the CPU); a "
-          "missing counter is reported as not available with its reason, never estimated.", "",
-          "## Files", ""]
+          "missing counter is reported as not available with its reason, never estimated.", ""]
+
+
+def _files_lines(s: dict[str, Any]) -> list[str]:
+    L = ["## Files", ""]
     L += [f"- {FIGURE_TEXT.get(f, f)}: [{f}]({_link(f)})" for f in FIGURES]
     L += [f"- record `{k}`: [{d}/{n}]({_link(f'{d}/{n}')}) (canonical copy: [metrics/{n}]({_link(f'metrics/{n}')}))"
           for k, (d, n) in RECORDS.items()]
@@ -199,7 +225,7 @@ def build_report(records: dict[str, Any]) -> str:
         inp = (s.get("inputs") or {}).get(d) or {}
         L += [f"- {label} records ({inp.get('root')}): " + ", ".join(
             f"`{Path(r['file']).name}` ({r['status']}, {r['created']})" for r in (inp.get("records") or {}).values())]
-    return "\n".join(L) + "\n"
+    return L
 
 
 def write_report(records: dict[str, Any], root: Path) -> Path:

@@ -1,15 +1,38 @@
 """Statistics from raw samples: median, mean, percentiles, IQR, std, bootstrap 95% intervals,
-an instability flag, and ratios (speedups) with intervals. Raw values are always kept."""
+an instability flag, and ratios (speedups) with intervals. Raw values are always kept.
+
+The resamples of the intervals and the instability threshold are the run's settings
+(BOOTSTRAP_RESAMPLES, UNSTABLE_IQR_FRACTION): the engine and the comparison run inside
+``using(settings)``; callers outside one get config.py's defaults (the values below)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-UNSTABLE_IQR_FRACTION = 0.10
-BOOTSTRAP_RESAMPLES = 2000
+UNSTABLE_IQR_FRACTION = 0.10  # config.UNSTABLE_IQR_FRACTION's default (tests/measure checks they agree)
+BOOTSTRAP_RESAMPLES = 2000  # config.BOOTSTRAP_RESAMPLES's default
+CI_LEVEL = 0.95  # the intervals' coverage (2.5th to 97.5th percentile of the resampled statistic)
+_current = {"resamples": BOOTSTRAP_RESAMPLES, "unstable_fraction": UNSTABLE_IQR_FRACTION}
+
+
+@contextlib.contextmanager
+def using(resamples: int, unstable_fraction: float) -> Iterator[None]:
+    """Within the block, summaries and ratios use these resamples and this instability threshold."""
+    before = dict(_current)
+    _current.update(resamples=int(resamples), unstable_fraction=float(unstable_fraction))
+    try:
+        yield
+    finally:
+        _current.update(before)
+
+
+def current() -> dict[str, float]:
+    """The resamples and instability threshold in force now."""
+    return dict(_current)
 
 
 def _bootstrap_median_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -44,10 +67,12 @@ class Summary:
         cls,
         values: Sequence[float],
         unit: str,
-        resamples: int = BOOTSTRAP_RESAMPLES,
-        unstable_fraction: float = UNSTABLE_IQR_FRACTION,
+        resamples: int | None = None,
+        unstable_fraction: float | None = None,
         seed: int = 0,
     ) -> "Summary":
+        resamples = _current["resamples"] if resamples is None else resamples
+        unstable_fraction = _current["unstable_fraction"] if unstable_fraction is None else unstable_fraction
         arr = np.asarray([float(v) for v in values], dtype=np.float64)
         if arr.size == 0:
             raise ValueError("Summary.from_values needs at least one value")
@@ -107,11 +132,12 @@ class Ratio:
 
 
 def ratio(
-    numerator: Sequence[float], denominator: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    numerator: Sequence[float], denominator: Sequence[float], resamples: int | None = None, seed: int = 0
 ) -> Ratio:
     """median(numerator) / median(denominator) with an interval from resampling both sides
     independently. For a speedup pass the slow side's times as numerator (or the fast
     side's throughputs)."""
+    resamples = _current["resamples"] if resamples is None else resamples
     a = np.asarray(numerator, dtype=np.float64)
     b = np.asarray(denominator, dtype=np.float64)
     if a.size == 0 or b.size == 0:

@@ -25,9 +25,9 @@ class Levers:
     fused_optimizer: bool = False  # Adam's fused CUDA kernel (one launch for all parameters) instead of foreach
     compile_options: tuple = ()  # extra inductor options for the compiled graphs, as ((name, value), ...)
     concat_free: bool = False  # the same DenseNet121 with a forward that never re-concatenates a dense block
-    # (common/densenet_lists.py): pays under torch.compile on a GPU only
+    # (common/models/densenet_lists.py): pays under torch.compile on a GPU only
     fused_blocks: bool = False  # the same DenseNet121 whose dense blocks apply BN + ReLU inside the 1x1
-    # convolutions' loads (Triton kernels, common/fused_dense.py): training on a GPU with Triton only
+    # convolutions' loads (Triton kernels, common/models/fused_dense.py): training on a GPU with Triton only
     cudnn_benchmark: bool = True  # cuDNN autotuning of every new convolution shape (seconds per shape, once)
 
     def __post_init__(self):

@@ -85,7 +85,7 @@ class Trainer:
             raise ValueError("bf16 is not supported on this GPU")
         torch.manual_seed(seed)
         if levers.fused_blocks:
-            from common.fused_dense import triton_available
+            from common.models.triton_env import triton_available
 
             ok, why = triton_available()
             if not (ok and self.is_cuda):
@@ -118,7 +118,7 @@ class Trainer:
             mode = "reduce-overhead" if levers.graph == "compile_reduce_overhead" else None
             options = dict(levers.compile_options)
             if levers.concat_free or levers.fused_blocks:  # evaluation runs the concat-free forward
-                from common.densenet_lists import compile_options
+                from common.models.densenet_lists import compile_options
                 options = {**compile_options(), **options}
             options = options or None
             if options and mode:

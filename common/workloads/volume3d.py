@@ -18,11 +18,8 @@ from common.data.volumes import Volume
 from common.measure.stats import Summary
 from common.measure.timing import Timer, clock, cuda_sync
 from common.models import unet3d
+from common.transforms import BatchedAugment3D, monai_3d_chain
 from common.workloads.training import autocast_ctx
-
-ROTATE_3D = math.pi / 12  # ±15° about each axis
-SCALE_3D = 0.1  # ±10 %
-NOISE_STD = 0.05
 
 
 @dataclass
@@ -106,71 +103,6 @@ def sample_patches(prep: Prepared, n: int, size: int, generator: torch.Generator
         x = F.pad(x, pad)
         y = F.pad(y, pad)
     return x, y
-
-
-def _rotation_matrices(angles: torch.Tensor) -> torch.Tensor:
-    """(n, 3) Euler angles -> (n, 3, 3) rotation matrices (X then Y then Z)."""
-    cx, cy, cz = torch.cos(angles).unbind(1)
-    sx, sy, sz = torch.sin(angles).unbind(1)
-    one, zero = torch.ones_like(cx), torch.zeros_like(cx)
-    rx = torch.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], 1).view(-1, 3, 3)
-    ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], 1).view(-1, 3, 3)
-    rz = torch.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], 1).view(-1, 3, 3)
-    return rz @ ry @ rx
-
-
-class BatchedAugment3D(torch.nn.Module):
-    """RandAffine (rotation ±15° per axis, scale ±10 %), RandGaussianNoise (std 0.05) and
-    RandFlip (each axis p=0.5) for a batch of patches on any device; labels follow the
-    geometry with nearest-neighbour sampling."""
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator | None = None,
-                stages: dict[str, float] | None = None):
-        n, dev = x.shape[0], x.device
-        t0 = clock()
-        u = torch.rand(n, 9, device=dev, generator=generator)
-        rot = _rotation_matrices((u[:, :3] * 2 - 1) * ROTATE_3D)
-        scale = 1 + (u[:, 3:6] * 2 - 1) * SCALE_3D
-        theta = torch.cat([rot * scale[:, None, :], torch.zeros(n, 3, 1, device=dev)], 2)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        if y is not None:
-            y = F.grid_sample(y.float(), grid, mode="nearest", padding_mode="border", align_corners=False).long()
-        if stages is not None:
-            cuda_sync(dev)
-            t1 = clock()
-            stages["RandAffine"] = stages.get("RandAffine", 0.0) + t1 - t0
-            t0 = t1
-        noise = torch.randn(x.shape, device=dev, generator=generator) * NOISE_STD
-        x = x + noise
-        if stages is not None:
-            cuda_sync(dev)
-            t1 = clock()
-            stages["RandGaussianNoise"] = stages.get("RandGaussianNoise", 0.0) + t1 - t0
-            t0 = t1
-        for axis in range(3):
-            flip = (u[:, 6 + axis] < 0.5).view(n, 1, 1, 1, 1)
-            x = torch.where(flip, x.flip(2 + axis), x)
-            if y is not None:
-                y = torch.where(flip, y.flip(2 + axis), y)
-        if stages is not None:
-            cuda_sync(dev)
-            stages["RandFlip"] = stages.get("RandFlip", 0.0) + clock() - t0
-        return x, y
-
-
-def monai_3d_chain(seed: int = 0) -> dict[str, Any]:
-    from monai.transforms import RandAffine, RandFlip, RandGaussianNoise
-
-    chain = {
-        "RandAffine": RandAffine(prob=1.0, rotate_range=(ROTATE_3D,) * 3, scale_range=(SCALE_3D,) * 3,
-                                 mode="bilinear", padding_mode="border"),
-        "RandGaussianNoise": RandGaussianNoise(prob=1.0, std=NOISE_STD),
-        "RandFlip": RandFlip(prob=0.5, spatial_axis=None),
-    }
-    for t in chain.values():
-        t.set_random_state(seed)
-    return chain
 
 
 def augmentation_timing(prep: Prepared, device: torch.device, patch: int, n: int, repeats: int,

@@ -10,6 +10,8 @@ import importlib.util
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,8 @@ import pytest
 from common.comparison import BEST_VS_BEST, COMPARISON_DIR, FIGURES, LIKE_FOR_LIKE, RECORDS, REPORT
 from common.measure.stats import ratio
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "comparison"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "comparison"
 REQUIRED_FILES = [
     "performance_comparison/gpu_cpu_performance_dashboard.png",
     "performance_comparison/gpu_cpu_performance_stats.json",
@@ -50,11 +53,31 @@ def run(argv: list[str]) -> int:
     return main(argv)
 
 
+# runs the comparison's main() in a fresh interpreter and reports the heavy modules it loaded
+_SUBPROCESS = """
+import json, sys
+from enhanced_gpu_cpu_comparison import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "heavy": sorted(m for m in ("torch", "monai", "triton") if m in sys.modules)}))
+"""
+
+
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory) -> Path:
+    """The full comparison of the fixture trees, run as the script runs (its own process)."""
     results = make_trees(tmp_path_factory.mktemp("results"))
-    assert run(["--results-dir", str(results), "--gpu-price-per-hour", "2.5"]) == 0
+    proc = subprocess.run([sys.executable, "-c", _SUBPROCESS, "--results-dir", str(results),
+                           "--gpu-price-per-hour", "2.5"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["rc"] == 0, proc.stdout[-3000:]
+    (results / "heavy_modules.json").write_text(json.dumps(out["heavy"]))
     return results
+
+
+def test_the_comparison_imports_no_torch(compared):
+    """The comparison reads JSON only: it must run where torch is not installed (nor loaded)."""
+    assert json.loads((compared / "heavy_modules.json").read_text()) == []
 
 
 @pytest.fixture()
@@ -110,7 +133,7 @@ def test_every_speedup_equals_the_ratio_recomputed_from_the_input_records(compar
     ids = {e["id"]: e for e in entries}
     # like-for-like: the tutorial recipe (rung 0), the device-resident pipeline, a shared batch size,
     # per-stage times of the same configuration; best-vs-best: each device's winning ladder rung
-    assert ids["training.ladder.monai_tutorial_recipe.end_to_end"]["kind"] == LIKE_FOR_LIKE
+    assert ids["training.ladder.recipe.end_to_end"]["kind"] == LIKE_FOR_LIKE
     assert ids["pipeline.device_resident.end_to_end"]["kind"] == LIKE_FOR_LIKE
     assert ids["performance.batch_sweep.8"]["kind"] == LIKE_FOR_LIKE
     assert ids["pipeline.tutorial_recipe.stage.forward"]["kind"] == LIKE_FOR_LIKE
@@ -325,3 +348,17 @@ def test_help_explains(capsys):
     for word in ("--gpu", "--cpu", "--replot", "--results-dir", "--gpu-price-per-hour", "--cpu-price-per-hour",
                  "skipped", "like-for-like", "best-vs-best", "comparison_results"):
         assert word in text, word
+
+
+def test_the_comparison_records_have_the_fields_they_had_before_the_refactor(compared):
+    """The same comparison record files with the same top-level and data fields as before the
+    structure refactor (tests/fixtures/record_fields.json, made by tests/fixtures/record_fields.py)."""
+    spec = importlib.util.spec_from_file_location("record_fields", REPO / "tests" / "fixtures" / "record_fields.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected = {k: v for k, v in json.loads((REPO / "tests" / "fixtures" / "record_fields.json").read_text()).items()
+                if k.startswith("comparison_results/")}
+    got = {k: v for k, v in mod.record_fields(compared).items() if k.startswith("comparison_results/")}
+    assert sorted(got) == sorted(expected), "the same record files"
+    for name, fields in expected.items():
+        assert got[name] == fields, name

@@ -159,7 +159,7 @@ def test_concat_free_densenet_compiled_bf16_matches_monai_on_cuda():
     the same way (bf16, channels_last): its differences are bf16's, not the rewrite's."""
     from monai.networks.nets import DenseNet121
 
-    from common.densenet_lists import ListDenseNet121, compile_options
+    from common.models.densenet_lists import ListDenseNet121, compile_options
 
     x = torch.randn(64, 1, 64, 64, device="cuda")
     y = torch.arange(64, device="cuda") % 6
@@ -187,8 +187,8 @@ def test_fused_blocks_bf16_match_monai_on_cuda():
     ones as MONAI's own bf16 run (3x, floor 0.03), running statistics alike."""
     from monai.networks.nets import DenseNet121
 
-    from common.densenet_lists import compile_options
-    from common.fused_dense import FusedDenseNet121
+    from common.models.densenet_lists import compile_options
+    from common.models.fused_dense import FusedDenseNet121
 
     x = torch.randn(64, 1, 64, 64, device="cuda")
     y = torch.arange(64, device="cuda") % 6

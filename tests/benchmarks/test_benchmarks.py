@@ -163,7 +163,7 @@ def test_performance_doc_table_is_what_its_record_prints(capsys, run):
     """The run-S table in docs/PERFORMANCE.md (the throughput ladder before issue 15) is the
     benchmark's own printout of the record committed beside it, not numbers typed by hand.
     (Run P's record was cut short; its table was printed by the script of commit 91de472.)"""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     record = root / "docs" / "records" / f"winning_solution_run_{run}.json"
     assert ws.main(["--from-record", str(record)]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line[:3].strip().isdigit()]

@@ -1,4 +1,4 @@
-"""Triton kernels of :mod:`common.fused_dense`: a dense layer's batch norm + ReLU + 1x1
+"""Triton kernels of :mod:`common.models.fused_dense`: a dense layer's batch norm + ReLU + 1x1
 convolution over the feature maps of its block, forward and backward, reading each feature map
 where it lies (no concatenation) and normalising it in registers.
 
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import triton
 import triton.language as tl
+
+from common.models.triton_env import interpreting
 
 TILE = 32  # channels per tile: every feature map's channel count is a multiple of it
 
@@ -98,7 +100,7 @@ def _source(channels: tuple[int, ...], tiles_per_program: int) -> str:
     ps = ", ".join(f"P{i}" for i in range(n))
     gs = ", ".join(f"G{i}" for i in range(n))
     L = ["import triton", "import triton.language as tl",
-         "from common.fused_kernels import fwd_tile, dinput_tile, dweight_tile", "", "",
+         "from common.models.fused_kernels import fwd_tile, dinput_tile, dweight_tile", "", "",
          '@triton.jit(do_not_specialize=["M"])',
          f"def fused_bn_relu_conv1x1_fwd({ps}, s_ptr, t_ptr, wt_ptr, out_ptr, M, N: tl.constexpr, "
          "BM: tl.constexpr, IEEE: tl.constexpr):",
@@ -163,8 +165,6 @@ INTERPRETED_LAUNCH = dict(BM=16, num_warps=4, num_stages=1)
 
 
 def launch(kind: str) -> dict:
-    from common.fused_dense import interpreting
-
     return dict(INTERPRETED_LAUNCH if interpreting() else LAUNCH[kind])
 
 

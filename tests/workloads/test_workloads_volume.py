@@ -11,6 +11,7 @@ import torch
 
 from common.data import volumes
 from common.measure.timing import Timer
+from common.transforms import BatchedAugment3D
 from common.workloads import volume3d as v3
 
 SPACING_MM = 6.0  # the phantom is 96^3 at 2 mm: 32^3 voxels after resampling
@@ -80,13 +81,13 @@ def test_batched_augment3d_keeps_shapes_and_label_values(prep):
     assert x.shape == y.shape == (4, 1, PATCH, PATCH, PATCH)
     assert set(torch.unique(y).tolist()) <= {0, 1, 2} and int((y > 0).sum()) > 0
     stages: dict[str, float] = {}
-    xa, ya = v3.BatchedAugment3D()(x, y, torch.Generator().manual_seed(1), stages=stages)
+    xa, ya = BatchedAugment3D()(x, y, torch.Generator().manual_seed(1), stages=stages)
     assert xa.shape == x.shape and xa.dtype == x.dtype
     assert ya.shape == y.shape and ya.dtype == torch.long
     assert set(torch.unique(ya).tolist()) <= {0, 1, 2}
     assert not torch.equal(xa, x)  # it did something
     assert set(stages) == {"RandAffine", "RandGaussianNoise", "RandFlip"} and all(v > 0 for v in stages.values())
-    xb, yb = v3.BatchedAugment3D()(x, None, torch.Generator().manual_seed(1))
+    xb, yb = BatchedAugment3D()(x, None, torch.Generator().manual_seed(1))
     assert yb is None and xb.shape == x.shape
 
 

@@ -10,13 +10,13 @@ import torch
 def densenet121(num_classes: int = 6, in_channels: int = 1, concat_free: bool = False,
                 fused_blocks: bool = False) -> torch.nn.Module:
     """MONAI's DenseNet121 (2D). ``concat_free``: the same network (parameters, initialisation,
-    state_dict) with a forward that keeps dense blocks as lists (common/densenet_lists.py);
+    state_dict) with a forward that keeps dense blocks as lists (common/models/densenet_lists.py);
     ``fused_blocks``: the same again, whose dense blocks train through fused BN + ReLU + 1x1
-    convolution kernels (common/fused_dense.py)."""
+    convolution kernels (common/models/fused_dense.py)."""
     if fused_blocks:
-        from common.fused_dense import FusedDenseNet121 as DenseNet121
+        from common.models.fused_dense import FusedDenseNet121 as DenseNet121
     elif concat_free:
-        from common.densenet_lists import ListDenseNet121 as DenseNet121
+        from common.models.densenet_lists import ListDenseNet121 as DenseNet121
     else:
         from monai.networks.nets import DenseNet121
 

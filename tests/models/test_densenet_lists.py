@@ -1,4 +1,4 @@
-"""common.densenet_lists: the concat-free DenseNet121 is MONAI's network, computing the same
+"""common.models.densenet_lists: the concat-free DenseNet121 is MONAI's network, computing the same
 function -- outputs, every gradient, running statistics -- eager and compiled."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from monai.networks.nets import DenseNet121
 
-from common.densenet_lists import ListDenseNet121, compile_options
 from common.models import densenet121
+from common.models.densenet_lists import ListDenseNet121, compile_options
 from common.workloads.levers import Levers
 
 

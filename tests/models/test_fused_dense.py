@@ -1,4 +1,4 @@
-"""common.fused_dense: the fused dense blocks compute MONAI's DenseNet121 -- outputs, every
+"""common.models.fused_dense: the fused dense blocks compute MONAI's DenseNet121 -- outputs, every
 gradient, running statistics -- and each Triton kernel computes its formula.
 
 On a CPU the kernels run under Triton's interpreter, which is read when Triton defines its
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _interpreted(case: str) -> dict:
@@ -27,7 +27,7 @@ def _interpreted(case: str) -> dict:
 
 
 def _triton_or_skip():
-    from common.fused_dense import triton_available
+    from common.models.fused_dense import triton_available
 
     ok, why = triton_available()
     if not ok:
@@ -60,7 +60,7 @@ def test_without_gpu_or_interpreter_it_is_the_concat_free_forward(monkeypatch):
     forward: same outputs and gradients as MONAI."""
     from monai.networks.nets import DenseNet121
 
-    from common.fused_dense import FusedDenseNet121
+    from common.models.fused_dense import FusedDenseNet121
 
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 2))
@@ -79,8 +79,8 @@ def test_without_gpu_or_interpreter_it_is_the_concat_free_forward(monkeypatch):
 
 
 def test_lever_builds_and_labels_the_fused_model():
-    from common.fused_dense import FusedDenseNet121
     from common.models import densenet121
+    from common.models.fused_dense import FusedDenseNet121
     from common.workloads.levers import Levers
 
     assert isinstance(densenet121(fused_blocks=True), FusedDenseNet121)
@@ -98,14 +98,14 @@ def test_trainer_refuses_fused_blocks_on_cpu():
 
 
 def test_dropout_is_refused():
-    from common.fused_dense import FusedDenseNet121
+    from common.models.fused_dense import FusedDenseNet121
 
     with pytest.raises(ValueError, match="dropout"):
         FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6, block_config=(1, 1), dropout_prob=0.2)
 
 
 def test_layer_inputs_list_every_dense_layer():
-    from common.fused_dense import FusedDenseNet121
+    from common.models.fused_dense import FusedDenseNet121
 
     m = FusedDenseNet121(spatial_dims=2, in_channels=1, out_channels=6)
     ins = m.layer_inputs()
@@ -121,7 +121,7 @@ def test_precompile_fixes_the_cache_folder_before_its_workers(monkeypatch):
     _triton_or_skip()
     import concurrent.futures
 
-    from common import fused_kernels
+    from common.models import fused_kernels
 
     seen = {}
 
@@ -153,7 +153,7 @@ def test_precompile_fixes_the_cache_folder_before_its_workers(monkeypatch):
 
 def test_feature_maps_must_tile_by_32():
     _triton_or_skip()
-    from common.fused_kernels import _layout
+    from common.models.fused_kernels import _layout
 
     assert [t[3] for t in _layout((64, 32))] == [0, 32, 64]
     with pytest.raises(ValueError, match="not a multiple of 32"):
@@ -165,7 +165,7 @@ def test_feature_maps_must_tile_by_32():
 def _case_kernels() -> dict:
     """The operator and its two backward kernels against autograd through the same formula:
     maps of 64 + 32 + 32 channels, 2 x 3 x 5 pixels (M = 30, not a multiple of the tiles)."""
-    from common.fused_dense import bn_relu_conv1x1
+    from common.models.fused_dense import bn_relu_conv1x1
 
     g = torch.Generator().manual_seed(0)
     maps = [torch.randn(2, c, 3, 5, generator=g).contiguous(memory_format=torch.channels_last)
@@ -195,7 +195,7 @@ def _case_kernels() -> dict:
 def _case_network() -> dict:
     from monai.networks.nets import DenseNet121
 
-    from common.fused_dense import FusedDenseNet121
+    from common.models.fused_dense import FusedDenseNet121
 
     cfg = dict(spatial_dims=2, in_channels=1, out_channels=6, block_config=(2, 3))
     torch.manual_seed(0)

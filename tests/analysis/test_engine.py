@@ -5,6 +5,7 @@ machine without CUDA."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,10 +20,12 @@ import torch
 
 import comprehensive_cpu_analysis
 import comprehensive_gpu_analysis
+from common.analysis.settings import Settings
 from common.records import load_record
 
 FOLDERS = ["visualizations", "utilization_patterns", "augmentation_analysis", "pipeline_deep_dive",
            "performance_analysis", "reports", "metrics"]
+SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
 SECTIONS = ["visualizations", "augmentation_analysis", "pipeline_deep_dive", "performance_analysis",
             "winning_solution", "utilization_patterns"]
 # Sizes a 2-core machine gets through in about a minute. NUM_WORKERS=0: DataLoader worker start-up
@@ -32,7 +35,9 @@ QUICK = ["--quick", "--no-progress",
          "--set", "QUICK_CPU_BATCH_SIZES=4,8", "--set", "QUICK_CPU_BATCH_SIZE=8",
          "--set", "QUICK_VOLUME_SPACING_MM=6.0", "--set", "QUICK_VOLUME_TRAIN_STEPS=3", "--set", "QUICK_PATCH_SIZE=16",
          "--set", "QUICK_INFERENCE_REPEATS=5", "--set", "QUICK_CPU_MAX_TRAIN_IMAGES=48", "--set", "UNET_CHANNELS=8,16",
-         "--set", "NUM_WORKERS=0"]
+         "--set", "NUM_WORKERS=0", "--set", "QUICK_AUGMENTATION_IMAGES=12",
+         "--set", "QUICK_AUGMENTATION_QUALITY_IMAGES=8",
+         "--set", "QUICK_RENDER_SIZE=48", "--set", "QUICK_VOLUME_AUGMENTATION_PATCHES=2"]
 
 
 def _no_constant(name: str):
@@ -116,6 +121,7 @@ def test_every_record_loads_and_carries_the_environment(root):
         assert env["dataset"]["synthetic"] is True, path
         assert env["seed"] == 0 and env["config"]["seed"] == 0, path
         assert env["config"]["quick"] is True and env["config"]["batch_size"] == 8
+        assert set(env["config"]) == SETTINGS_FIELDS, "the settings are stored whole in every record"
         assert env["threads_used"] >= 1 and env["monai"]
     assert kinds == {*SECTIONS, "run_summary"}
     # the canonical record (metrics/) and its copy beside the figures are the same record
@@ -227,3 +233,24 @@ def test_gpu_script_without_cuda_says_so_and_exits_0(synthetic_data_dir, tmp_pat
     assert rec.status == "skipped" and rec.reason and rec.device == "cuda"
     _parse_strict(status)
     assert [p for p in results.rglob("*") if p.is_file()] == [status]  # nothing else written
+
+
+def test_the_records_have_the_fields_they_had_before_the_refactor(run):
+    """The same top-level and data fields in every record of metrics/ as before the structure
+    refactor (tests/fixtures/record_fields.json: the records of a real quick CPU run made before it,
+    checked against a quick CPU run of the code before it; regenerate with tests/fixtures/record_fields.py
+    when a field is added on purpose). The winning solution's record is being reshaped by the time-to-target
+    work (issue 15) and is left out until it settles."""
+    import importlib.util
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    spec = importlib.util.spec_from_file_location("record_fields", fixtures / "record_fields.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected = {k: v for k, v in json.loads((fixtures / "record_fields.json").read_text()).items()
+                if k.startswith("cpu_results/metrics/")}
+    got = {k: v for k, v in mod.record_fields(run[0]).items() if k.startswith("cpu_results/metrics/")}
+    assert len(expected) == 6
+    assert set(got) == set(expected) | {"cpu_results/metrics/cpu_winning_solution_analysis.json"}, "the same records"
+    for name, fields in expected.items():
+        assert got[name] == fields, name

@@ -1,6 +1,6 @@
 """DenseNet121 whose dense layers apply batch norm + ReLU inside the 1x1 convolution's loads.
 
-In :mod:`common.densenet_lists` each dense layer still writes its normalised input -- all the
+In :mod:`common.models.densenet_lists` each dense layer still writes its normalised input -- all the
 feature maps of its block so far, up to 1,024 channels -- to memory; the 1x1 convolution reads
 it back, the backward reads it again for the weight gradient, and writes and re-reads the
 gradient with respect to it for the batch-norm backward. At MedNIST's 64x64 that traffic, which
@@ -9,7 +9,7 @@ grows with the square of the block depth, is most of a training step's kernel ti
 :class:`FusedDenseNet121` is the same network (same modules, parameters, initialisation,
 ``state_dict`` and function). In training on a GPU each dense layer's ``relu(norm1(cat)) @ W1``
 is one custom operator, ``mednist_suite::bn_relu_conv1x1(maps, scale, shift, weight)``, run by
-Triton kernels (:mod:`common.fused_kernels`) that read the block's feature maps where they lie
+Triton kernels (:mod:`common.models.fused_kernels`) that read the block's feature maps where they lie
 and normalise them in registers:
 
 - forward: ``relu(x * scale + shift) @ W1`` tile by tile; the normalised tensor is never written;
@@ -18,10 +18,10 @@ and normalise them in registers:
   (the gradients of ``scale`` and ``shift``) and writes ``scale * g`` per feature map.
 
 ``scale`` and ``shift`` come from each feature map's batch statistics, computed once when it is
-produced (as in :mod:`common.densenet_lists`), so autograd takes the batch-norm backward through
+produced (as in :mod:`common.models.densenet_lists`), so autograd takes the batch-norm backward through
 the statistics and the affine parameters from there, and torch.compile compiles everything
 around the operator (statistics, the bottleneck's batch norm, the 3x3 convolution, gradient
-sums) as before. The model is :class:`~common.densenet_lists.ListDenseNet121` with only its
+sums) as before. The model is :class:`~common.models.densenet_lists.ListDenseNet121` with only its
 ``bottleneck`` replaced; outside training, or without a GPU (or Triton), that is the list one.
 On a CPU the kernels run only under Triton's interpreter (``TRITON_INTERPRET=1``), which the
 tests use.
@@ -29,26 +29,11 @@ tests use.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from monai.networks.nets.densenet import _DenseBlock
 
-from common.densenet_lists import ListDenseNet121, norm_affine
-
-
-def triton_available() -> tuple[bool, str]:
-    """(True, "") where the fused kernels can run, else (False, why)."""
-    try:
-        import triton  # noqa: F401
-    except Exception as e:  # noqa: BLE001 - any import failure means no Triton here
-        return False, f"triton is not importable ({type(e).__name__}: {e})"
-    return True, ""
-
-
-def interpreting() -> bool:
-    """Whether Triton runs its kernels in its interpreter (TRITON_INTERPRET, the CPU tests)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+from common.models.densenet_lists import ListDenseNet121, norm_affine
+from common.models.triton_env import interpreting, triton_available  # noqa: F401 - re-exported
 
 
 def _rows(t4: torch.Tensor) -> torch.Tensor:
@@ -70,7 +55,7 @@ def bn_relu_conv1x1(maps: list[torch.Tensor], scale: torch.Tensor, shift: torch.
                     weight: torch.Tensor) -> torch.Tensor:
     """conv1x1(relu(cat(maps) * scale + shift), weight): maps [N, C_i, H, W]; scale, shift [K]
     (fp32, K = sum C_i); weight [O, K] in the maps' dtype. Returns [N, O, H, W], channels-last."""
-    from common.fused_kernels import kernels, launch
+    from common.models.fused_kernels import kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
@@ -95,7 +80,7 @@ def bn_relu_conv1x1_dinput(maps: list[torch.Tensor], scale: torch.Tensor, shift:
                            weight: torch.Tensor) -> list[torch.Tensor]:
     """[gradient of each map..., gradient of scale, gradient of shift] of bn_relu_conv1x1,
     given the gradient of its output."""
-    from common.fused_kernels import kernels, launch
+    from common.models.fused_kernels import kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
@@ -122,7 +107,7 @@ def _(maps, scale, shift, dout, weight):
 def bn_relu_conv1x1_dweight(maps: list[torch.Tensor], scale: torch.Tensor, shift: torch.Tensor,
                             dout: torch.Tensor) -> torch.Tensor:
     """The gradient of bn_relu_conv1x1's weight, [O, K] fp32, given the gradient of its output."""
-    from common.fused_kernels import TILES_PER_DWEIGHT_PROGRAM, kernels, launch
+    from common.models.fused_kernels import TILES_PER_DWEIGHT_PROGRAM, kernels, launch
 
     n, _, h, w = maps[0].shape
     M = n * h * w
@@ -196,7 +181,7 @@ class FusedDenseNet121(ListDenseNet121):
         at first use they would compile one after another). Returns what it did, or None."""
         if not (self._triton and torch.cuda.is_available()) or interpreting() or dtype in self._precompiled:
             return None
-        from common.fused_kernels import precompile
+        from common.models.fused_kernels import precompile
 
         bottleneck = next(layer for b in self.features.children() if isinstance(b, _DenseBlock)
                           for layer in b.children()).layers.conv1.out_channels

@@ -1,0 +1,85 @@
+"""The report's key numbers, one function per section (registered in common.layout.SECTIONS):
+each reads one record (status ok) and gives (label, text) rows. Pure; no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.records import Record
+
+
+def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
+    return none if v is None else fmt.format(v)
+
+
+def winning(w: Record) -> list[tuple[str, str]]:
+    d = w.data
+    r0 = d["rungs"][0]
+    s = d["summary"]
+    win = d["rungs"][s["winner_index"]]
+    return [
+        ("MONAI tutorial recipe, training", f"{r0['images_per_s']['median']:.0f} img/s "
+         f"(pipeline efficiency {r0['pipeline_efficiency']:.2f}), test accuracy "
+         f"{100 * r0['accuracy']['test_accuracy']:.2f}%"),
+        ("Winning configuration", f"{win['name']}: {win['label']}"
+         + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")
+         + (f"; rule: {s['winner_rule']}" if s.get("winner_rule") else "")),
+        ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
+         f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
+         f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
+        ("Winner, energy", _f(win.get("gpu_j_per_image") if w.device == "cuda" else win.get("cpu_j_per_image"),
+                              "{:.4f} J/image") + (f" (reason: {win.get('energy_reason')})"
+                                                    if win.get("energy_reason") else "")),
+        ("Winner, MFU", _f(win.get("mfu"), "{:.1%}") + f" of the measured {d['matmul_peak']['dtype']} matmul rate "
+         f"({d['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s)"),
+    ]
+
+
+def pipeline(p: Record) -> list[tuple[str, str]]:
+    from common.analysis.interpret import interpret
+
+    rows = []
+    for k, c in p.data["configs"].items():
+        it = interpret(c)
+        rows.append((f"Pipeline ({k.replace('_', ' ')})", f"bottleneck {it['bottleneck']} ({it['why']}), "
+                     f"data stall {100 * it['data_stall_fraction']:.0f}%; if data cost nothing the step would "
+                     f"be {_f(it['speedup_if_data_free'], '{:.2f}x')} faster"))
+    return rows
+
+
+def augmentation(a: Record) -> list[tuple[str, str]]:
+    return [("Augmentation chain", f"{a.data['cpu_per_sample']['chain_images_per_s']['median']:.0f} img/s "
+             f"per sample on 1 CPU thread vs {a.data['device_batched']['chain_images_per_s']['median']:.0f} "
+             f"img/s batched ({a.data['chain_speedup_batched_vs_per_sample']:.0f}x); max |Δ| vs MONAI "
+             f"{a.data['quality']['per_transform']['chain']['vs_monai_max_abs']:.1e}")]
+
+
+def performance(pf: Record) -> list[tuple[str, str]]:
+    rows = [(f"Inference batch 1 ({prec})", f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
+            for prec, r in pf.data["inference_latency"].items()]
+    best = pf.data.get("inference_best_batch")
+    row = next((r for r in pf.data["inference_throughput"] if r["batch_size"] == best), None)
+    if row:
+        rows.append(("Inference best batch", f"{best}: {row['images_per_s']['median']:.0f} img/s"))
+    return rows
+
+
+def volume3d(v: Record) -> list[tuple[str, str]]:
+    if not v.data.get("training"):
+        return []
+    dice = ", ".join(f"{k} {x:.3f}" for k, x in (v.data.get("dice") or {}).items() if x is not None)
+    sw = v.data["sliding_window"]
+    return [("3D segmentation", f"Dice {dice}; sliding-window inference {sw['seconds']:.2f} s for "
+                                f"{sw['voxels']} voxels")]
+
+
+def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
+    """Every section's key numbers, headline sections first (common.layout.PRESENTATION_ORDER)."""
+    from common.layout import presented, resolve
+
+    rows: list[tuple[str, str]] = []
+    for sec in presented():
+        rec = records.get(sec.name)
+        if sec.key_numbers and rec is not None and rec.status == "ok":
+            rows += resolve(sec.key_numbers)(rec)
+    return rows
