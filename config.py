@@ -79,9 +79,6 @@ QUICK_PATCH_SIZE = 32  # 3D patch edge in quick mode
 # the GPU ladder also runs inductor's tuning rungs (programmatic dependent launch, coordinate-descent
 # tuning) after the fused-blocks rung: each compiles the whole step again, minutes apiece
 LADDER_INDUCTOR_TUNING = False
-# a DataLoader-fed rung (the tutorial recipe) is timed in windows of whole epochs where an epoch takes at
-# most this many seconds; shorter windows measure the workers' prefetch queue, not the recipe
-LOADER_EPOCH_WINDOW_MAX_S = 20.0
 ACCURACY_TOLERANCE = 0.005  # a ladder rung passes the gate if its test accuracy on every seed is at least the recipe's
 # lowest test accuracy over its seeds minus this (and it reached TARGET_VAL_ACCURACY on every seed)
 # optional energy bound on the winner: among the rungs that pass the gate, only those at most this many joules per

@@ -19,7 +19,8 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "BATCH_SIZE": ("--batch-size", int, "training batch size of the tutorial recipe"),
     "LEARNING_RATE": ("--lr", float, "Adam learning rate at --batch-size"),
     "EPOCHS": ("--epochs", int, "epochs of each accuracy-gated training run"),
-    "TARGET_VAL_ACCURACY": ("--target-val-accuracy", float, "validation accuracy that counts as trained (time to target)"),
+    "TARGET_VAL_ACCURACY": ("--target-val-accuracy", float,
+                            "validation accuracy that counts as trained (time to target)"),
     "NUM_WORKERS": ("--num-workers", int, "DataLoader workers of the tutorial recipe (default: min(10, cores-1))"),
     "CPU_THREADS": ("--cpu-threads", int, "torch intra-op threads (default: all physical cores)"),
     "SAMPLE_HZ": ("--sample-hz", float, "sampler rate in Hz (0.1 to 100)"),
@@ -119,7 +120,7 @@ def validate_config(values: dict[str, Any]) -> None:
         if name in values:
             _positive(values, name)
     for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S",
-                 "LOADER_EPOCH_WINDOW_MAX_S", "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S"):
+                 "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S"):
         if name in values:
             _positive(values, name, integer=False)
     for name in ("NUM_WORKERS",):

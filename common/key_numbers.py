@@ -13,26 +13,17 @@ def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
 
 
 def winning(w: Record) -> list[tuple[str, str]]:
-    d = w.data
-    r0 = d["rungs"][0]
-    s = d["summary"]
-    win = d["rungs"][s["winner_index"]]
-    return [
-        ("MONAI tutorial recipe, training", f"{r0['images_per_s']['median']:.0f} img/s "
-         f"(pipeline efficiency {r0['pipeline_efficiency']:.2f}), test accuracy "
-         f"{100 * r0['accuracy']['test_accuracy']:.2f}%"),
-        ("Winning configuration", f"{win['name']}: {win['label']}"
-         + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")
-         + (f"; rule: {s['winner_rule']}" if s.get("winner_rule") else "")),
-        ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
-         f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
-         f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
-        ("Winner, energy", _f(win.get("gpu_j_per_image") if w.device == "cuda" else win.get("cpu_j_per_image"),
-                              "{:.4f} J/image") + (f" (reason: {win.get('energy_reason')})"
-                                                    if win.get("energy_reason") else "")),
-        ("Winner, MFU", _f(win.get("mfu"), "{:.1%}") + f" of the measured {d['matmul_peak']['dtype']} matmul rate "
-         f"({d['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s)"),
-    ]
+    """The winning solution's rows: the same sentences as the README's headline block
+    (common/ladder_text.py), each speed claim beside its time to target."""
+    from common.ladder_text import headline_rows
+
+    rows = [(f"Winning solution: {label.lower()}", text.lstrip("- "))
+            for label, text in headline_rows(w.data, w.device)]
+    s = w.data["summary"]
+    rows.append(("Winning solution: rule", f"{s['winner_rule']}; gate: test accuracy >= "
+                 + (_f(s.get("accuracy_gate"), "{:.2%}") if s.get("accuracy_gate") is not None else "n/a")
+                 + " on every seed"))
+    return rows
 
 
 def pipeline(p: Record) -> list[tuple[str, str]]:

@@ -144,14 +144,18 @@ def _method_lines(cfg: dict[str, Any]) -> list[str]:
               "- Stage breakdowns come from steps synchronized at every stage edge; throughputs from unsynchronized "
               "windows. Energy comes from hardware counters (NVML total energy, RAPL), never from power × time "
               "estimates.",
-              "- The optimization ladder changes one lever per rung, trains every rung from scratch for the same "
-              "epochs on the same split, and names as winner the fastest rung whose test accuracy stays within the "
-              "tolerance of the MONAI tutorial recipe's and whose GPU board energy is at most `WINNER_MAX_J_PER_IMAGE` "
-              "joules per image (the fastest within the accuracy tolerance where no rung meets that; the records "
-              "say which rule named the winner). A rung fed by DataLoader workers (the recipe) is timed "
-              "in windows of whole epochs, each from an epoch boundary (one worker start and one epoch of batches, "
-              "as in training; shorter windows would time the workers' prefetch queue), where an epoch takes at most "
-              "`LOADER_EPOCH_WINDOW_MAX_S`; the records say which windows each rung got.", ""]
+              "- The optimization ladder changes one lever per rung and trains every rung to the target validation "
+              "accuracy (`TARGET_VAL_ACCURACY`) or its epoch budget, each run in a fresh process, cold (empty caches) "
+              "and then warm (a second process reusing the decoded data and the compile caches), on every seed of "
+              "`LADDER_SEEDS`. Its clock runs from the rung's start to the end of the epoch that reached the target, "
+              "every one-time cost on it (decode, upload, worker start, cuDNN, compilation, capture, validation "
+              "passes); process start (`import torch, monai`) is recorded beside it. A rung passes the gate when on "
+              "every seed it reached the target and kept a test accuracy of at least the recipe's lowest seed minus "
+              "`ACCURACY_TOLERANCE`; the winner is the passing rung with the shortest median cold time to target "
+              "(optionally only among those at most `WINNER_MAX_J_PER_IMAGE` J/image). Throughput and J/image come "
+              "from `ENERGY_WINDOW_S` of sustained training after the target (whole epochs where DataLoader workers "
+              "feed the rung), with board temperature, SM clock and idle power beside them; they are reported, "
+              "never crowned.", ""]
 
 
 def _key_numbers_figure(rows, env, path: Path, dev_name: str) -> None:

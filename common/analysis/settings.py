@@ -69,7 +69,6 @@ SAME_IN_EVERY_MODE: dict[str, str] = {
     "gpu_price_per_hour": "GPU_PRICE_PER_HOUR", "cpu_price_per_hour": "CPU_PRICE_PER_HOUR",
     "bootstrap_resamples": "BOOTSTRAP_RESAMPLES", "unstable_iqr_fraction": "UNSTABLE_IQR_FRACTION",
     "ladder_inductor_tuning": "LADDER_INDUCTOR_TUNING", "ladder_compiled_rungs": "LADDER_COMPILED_RUNGS",
-    "loader_epoch_window_max_s": "LOADER_EPOCH_WINDOW_MAX_S",
     "winner_max_j_per_image": "WINNER_MAX_J_PER_IMAGE", "cache_dir": "CACHE_DIR", "mednist_url": "MEDNIST_URL",
     "mednist_md5": "MEDNIST_MD5", "download_timeout_s": "DOWNLOAD_TIMEOUT_S",
     "synthetic_per_class": "SYNTHETIC_PER_CLASS",
@@ -116,7 +115,6 @@ class Settings:
     unstable_iqr_fraction: float  # a measurement whose IQR exceeds this share of its median is flagged unstable
     ladder_inductor_tuning: bool  # the GPU ladder also runs inductor's tuning rungs
     ladder_compiled_rungs: bool  # the GPU ladder also runs the torch.compile throughput leader
-    loader_epoch_window_max_s: float  # DataLoader-fed rungs: whole-epoch windows up to this long
     winner_max_j_per_image: float | None  # optional energy bound on the winner (GPU board counter)
     ladder_seeds: tuple[int, ...]  # seeds per ladder rung
     energy_window_s: float  # sustained-training window of a rung's J/image

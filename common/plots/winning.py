@@ -55,8 +55,8 @@ def _throughput_panel(ax, rungs, colors, y, lead) -> None:
     ax.barh(y, [v or 0 for v in rates], color=colors)
     for i, v in enumerate(rates):
         sp = (rungs[i].get("speedup_vs_recipe") or {}).get("value")
-        ax.text(v or 0, i, (f" {fmt_rate(v)}" + (f" {sp:.1f}x" if sp and i else "") + (" (leader)" if i == lead else ""))
-                if v else " n/a", va="center", fontsize=7)
+        label = f" {fmt_rate(v)}" + (f" {sp:.1f}x" if sp and i else "") + (" (leader)" if i == lead else "")
+        ax.text(v or 0, i, label if v else " n/a", va="center", fontsize=7)
     ax.set_xlim(0, max(v for v in rates if v) * 1.7)
     ax.set_title("Training images/s, sustained\n(reported, never crowned)")
 
@@ -104,7 +104,7 @@ def _pareto_panel(ax, rungs, win, device) -> None:
                    (DEVICE_COLORS[device] if rungs[i].get("passes_gate") else FAIL), edgecolor="k", zorder=3)
         ax.annotate(f"{i}", (t, j), textcoords="offset points", xytext=(5, 3), fontsize=8)
     front, best_j = [], float("inf")
-    for i, t, j in sorted(pts, key=lambda p: p[1]):
+    for _i, t, j in sorted(pts, key=lambda p: p[1]):
         if j < best_j:
             front.append((t, j))
             best_j = j

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.workloads.ladder import Rung
-from common.workloads.ladder_run import LadderSpec, pick_winner, rung_record, run_ladder, summarize_runs
+from common.workloads.ladder_run import LadderSpec, pick_winner, run_ladder, rung_record, summarize_runs
 from common.workloads.levers import Levers
 
 SEEDS = (0, 1, 2)

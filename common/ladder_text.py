@@ -1,0 +1,137 @@
+"""Text of a time-to-target ladder record: the table `benchmarks/winning_solution.py` prints,
+the headline block of the README and the report's key numbers (one source for all three),
+and the table of the throughput ladder's records from before issue 15."""
+
+from __future__ import annotations
+
+
+def _s(v, fmt="{:.1f}") -> str:
+    return fmt.format(v) if v is not None else "n/a"
+
+
+def _t(t: dict | None) -> str:
+    """median [min-max] of a time-to-target spread, or n/a."""
+    if not t:
+        return "n/a"
+    return f"{t['median']:.1f} [{t['min']:.1f}-{t['max']:.1f}]"
+
+
+def table(res: dict, device: str) -> str:
+    rows = res["rungs"]
+    s = res["summary"]
+    win = s["winner_index"] if s.get("crowned", True) else None
+    lead = s.get("throughput_leader_index")
+    head = (f"{'#':>2} {'rung':<40} {'img/s':>8} {'x':>5} {'J/img':>7} {'cold s [range]':>17} {'x':>5} "
+            f"{'warm s [range]':>17} {'x':>5} {'test acc per seed':<24} gate")
+    lines = [head, "-" * len(head)]
+    for i, r in enumerate(rows):
+        t = r["time_to_target"]
+        rate = r["images_per_s"]["median"] if r.get("images_per_s") else None
+        sp = (r.get("speedup_vs_recipe") or {}).get("value")
+        j = r.get("gpu_j_per_image") if device == "cuda" else r.get("cpu_j_per_image")
+        accs = " ".join(f"{100 * a:.2f}" if a is not None else "n/a" for a in t["test_accuracy_per_seed"].values())
+        mark = "* " if i == win else ("^ " if i == lead else "")
+        lines.append(
+            f"{i:>2} {(mark + r['name']):<40.40} {_s(rate, '{:.0f}'):>8} {_s(sp):>5} {_s(j, '{:.4f}'):>7} "
+            f"{_t(t.get('cold')):>17} {_s(r.get('time_to_target_ratio_cold')):>5} {_t(t.get('warm')):>17} "
+            f"{_s(r.get('time_to_target_ratio_warm')):>5} {accs:<24} "
+            f"{'pass' if r.get('passes_gate') else 'FAIL: ' + (r.get('gate_reason') or '')}")
+    gate = (f"gate: reach {100 * res['spec']['target']:.1f}% validation accuracy and test accuracy >= "
+            f"{100 * s['accuracy_gate']:.2f}% (the recipe's lowest seed - {100 * s['tolerance']:.1f} points) on every "
+            "seed" if s.get("accuracy_gate") is not None
+            else "gate: the recipe has no test accuracy")
+    lines.append(f"winner (*): {rows[s['winner_index']]['name']} ({s['winner_rule']}); {gate}")
+    if lead is not None:
+        lines.append(f"throughput leader (^): {rows[lead]['name']} "
+                     f"({_s((rows[lead].get('speedup_vs_recipe') or {}).get('value'))}x the recipe's images/s)")
+    lines.append("time to target: seconds from the rung's start to the end of the epoch that reached the target, "
+                 "every one-time cost included; median [range] over seeds; x = the recipe's median / the rung's")
+    return "\n".join(lines)
+
+
+def legacy_table(res: dict, device: str) -> str:
+    """The throughput ladder's table (records before issue 15: runs P and S in docs/PERFORMANCE.md)."""
+    rows = res["rungs"]
+    win = res["summary"]["winner_index"]
+    head = (f"{'#':>2} {'configuration':<44} {'img/s':>9} {'x recipe':>15} {'eff':>5} {'util%':>6} {'J/img':>7} "
+            f"{'MFU':>6} {'test acc':>8} {'TTA x':>6} {'warm':>5}")
+    lines = [head, "-" * len(head)]
+    for i, r in enumerate(rows):
+        sp = r["speedup_vs_recipe"]
+        util = r.get("gpu_util_pct") if device == "cuda" else r.get("cpu_util_pct")
+        j = r.get("gpu_j_per_image") if device == "cuda" else r.get("cpu_j_per_image")
+        tta = r.get("time_to_accuracy_ratio")
+        warm = r.get("time_to_accuracy_ratio_warm")
+        lines.append(
+            f"{i:>2} {('* ' if i == win else '') + r['name']:<44.44} {r['images_per_s']['median']:>9.0f} "
+            f"{sp['value']:>5.1f} [{sp['ci95'][0]:>4.1f}-{sp['ci95'][1]:>4.1f}] {r['pipeline_efficiency']:>5.2f} "
+            f"{util if util is not None else float('nan'):>6.0f} {j if j is not None else float('nan'):>7.4f} "
+            f"{100 * (r['mfu'] or float('nan')):>5.1f}% {100 * r['accuracy']['test_accuracy']:>7.2f}% "
+            f"{tta if tta else float('nan'):>6.1f} {warm if warm else float('nan'):>5.1f}")
+    s = res["summary"]
+    gate = (f"accuracy gate {100 * s['accuracy_gate']:.2f}%" if s.get("gate_applied", True)
+            else f"accuracy gate {s['gate_reason']}")
+    lines.append(f"winner: {rows[win]['name']} ({rows[win]['label']}); {gate}; "
+                 f"MFU against measured {res['matmul_peak']['dtype']} matmul "
+                 f"{res['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s; "
+                 f"{res['train_flops_per_image'] / 1e9:.3f} GFLOP per image per training step")
+    return "\n".join(lines)
+
+
+
+def headline_rows(res: dict, device: str = "cuda") -> list[tuple[str, str]]:
+    """(label, sentence) rows of the headline: the run, the recipe, the winner and, where it is
+    another rung, the throughput leader; every speed claim beside its time to target."""
+    rows, s = res["rungs"], res["summary"]
+    env = res.get("environment", {})
+    devices = (env.get("gpu") or {}).get("devices") or []
+    card = devices[0]["name"] if devices and device == "cuda" else env.get("cpu_model")
+    w, r0 = rows[s["winner_index"]], rows[0]
+    train_images = res.get("train_images") or next((x.get("train_images") for x in r0["time_to_target"]["runs"]
+                                                    if x.get("train_images")), None)
+    lead = rows[s["throughput_leader_index"]] if s.get("throughput_leader_index") is not None else None
+    tw, t0 = w["time_to_target"], r0["time_to_target"]
+    seeds = ", ".join(str(x) for x in t0["seeds"])
+    commit = str((env.get("git") or {}).get("commit") or "unknown")[:7]
+    out = [("Run", f"On one {card or device} ({str(env.get('time_utc', ''))[:10]}, commit {commit}; "
+           f"{train_images} training images, seeds {seeds}; target {100 * res['spec']['target']:.0f}% "
+           "validation accuracy):")]
+    out.append(("Recipe", f"- the recipe (MONAI tutorial: per-sample CPU transforms in DataLoader workers, fp32, batch "
+               f"{r0['levers']['batch_size']}) reaches the target in {_t(t0.get('cold'))} s cold and "
+               f"{_t(t0.get('warm'))} s warm (median [range] over seeds), at "
+               f"{_s(r0['images_per_s']['median'], '{:.0f}')}"
+               f" images/s, test accuracy {_accs(t0)};"))
+    if s.get("crowned") and lead is w:
+        out.append(("Winner", "- the winner, also the throughput leader among the rungs measured, "
+                   f"{w['name']} ({w['label']}), "
+                   f"reaches it in {_t(tw.get('cold'))} s cold "
+                   f"({_s(w.get('time_to_target_ratio_cold'))}x sooner) and {_t(tw.get('warm'))} s warm "
+                   f"({_s(w.get('time_to_target_ratio_warm'))}x sooner), at {_s(w['images_per_s']['median'], '{:.0f}')}"
+                   f" images/s ({_s((w.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's), "
+                   f"{_s(w.get('gpu_j_per_image'), '{:.4f}')} J/image, test accuracy {_accs(tw)}."))
+    elif s.get("crowned"):
+        out.append(("Winner", f"- the winner, {w['name']} ({w['label']}), reaches it in {_t(tw.get('cold'))} s cold "
+                   f"({_s(w.get('time_to_target_ratio_cold'))}x sooner) and {_t(tw.get('warm'))} s warm "
+                   f"({_s(w.get('time_to_target_ratio_warm'))}x sooner), at {_s(w['images_per_s']['median'], '{:.0f}')}"
+                   f" images/s ({_s((w.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's), "
+                   f"{_s(w.get('gpu_j_per_image'), '{:.4f}')} J/image, test accuracy {_accs(tw)};"))
+    else:
+        out.append(("Winner", f"- {s['winner_rule']};"))
+    if lead is not None and lead is not w:
+        tl = lead["time_to_target"]
+        out.append(("Throughput leader", f"- the throughput leader, {lead['name']}, trains at "
+                   f"{_s(lead['images_per_s']['median'], '{:.0f}')}"
+                   f" images/s ({_s((lead.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's) but reaches "
+                   f"the target in {_t(tl.get('cold'))} s cold ({_s(lead.get('time_to_target_ratio_cold'))}x the "
+                   f"recipe's speed) and {_t(tl.get('warm'))} s warm"
+                   + (f"; {lead['gate_reason']}" if lead.get("gate_reason") else "") + "."))
+    return out
+
+
+def headline(res: dict, device: str = "cuda") -> str:
+    """The README's "Measured results" block, printed from a record (a test keeps them equal)."""
+    return "\n".join(text for _, text in headline_rows(res, device))
+
+
+def _accs(t: dict) -> str:
+    return ", ".join(f"{100 * a:.2f}%" if a is not None else "n/a" for a in t["test_accuracy_per_seed"].values())
