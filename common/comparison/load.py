@@ -22,6 +22,7 @@ FLAG = {"cuda": "--gpu", "cpu": "--cpu"}
 
 # fields each record must hold (when its status is ok) for the comparison; '*' is every item / value
 SUMMARY = "summary"
+SUMMARY_OR_NONE = "summary or none"  # a measurement that a record may leave out (null, with its reason beside it)
 FIELDS: dict[str, list[tuple[str, Any]]] = {
     "performance_analysis": [("data.batch_sweep", list), ("data.precision", list),
                              ("data.inference_latency", dict), ("data.inference_latency.*.summary", SUMMARY),
@@ -31,7 +32,8 @@ FIELDS: dict[str, list[tuple[str, Any]]] = {
                            ("data.configs.*.end_to_end_images_per_s", SUMMARY),
                            ("data.configs.*.model_only_images_per_s", SUMMARY)],
     "winning_solution": [("data.rungs", list), ("data.rungs.*.name", str), ("data.rungs.*.levers", dict),
-                         ("data.rungs.*.images_per_s", SUMMARY), ("data.rungs.*.model_only_images_per_s", SUMMARY),
+                         ("data.rungs.*.images_per_s", SUMMARY),
+                         ("data.rungs.*.model_only_images_per_s", SUMMARY_OR_NONE),
                          ("data.summary.winner_index", int)],
     "augmentation_analysis": [("data.cpu_per_sample.per_transform_us", dict),
                               ("data.cpu_per_sample.per_transform_us.*", SUMMARY),
@@ -135,7 +137,9 @@ def check_fields(rec: Record, path: Path) -> None:
         for where, value in _walk(raw, spec.split("."), ""):
             if value is _MISSING:
                 raise UserError(f"{path}: field '{where}' missing; the record is incomplete, re-run the analysis")
-            if typ == SUMMARY:
+            if typ == SUMMARY_OR_NONE and value is None:
+                continue
+            if typ in (SUMMARY, SUMMARY_OR_NONE):
                 if not _is_summary(value):
                     raise UserError(f"{path}: field '{where}' is not a measurement summary with raw 'values'; "
                                     "re-run the analysis")
