@@ -78,6 +78,43 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
     return rows
 
 
+def environment_rows(env: dict) -> list[tuple[str, Any]]:
+    """The environment table of a report: (what, value) rows."""
+    gpu = (env.get("gpu") or {})
+    git = env.get("git") or {}
+    devs = gpu.get("devices") or []
+    ds = env.get("dataset") or {}
+    return [
+        ("time (UTC)", env.get("time_utc")), ("host", env.get("hostname")), ("OS", env.get("os")),
+        ("GPU", ", ".join(d["name"] for d in devs) if devs else gpu.get("reason")),
+        ("driver / CUDA", f"{gpu.get('driver')} / {gpu.get('torch_cuda')}" if devs else None),
+        ("CPU", f"{env.get('cpu_model')} ({env.get('physical_cores')} physical / {env.get('logical_cores')} logical "
+                f"cores, {env.get('threads_used')} threads used)"),
+        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB")),
+        ("torch / MONAI / numpy / Python", f"{env.get('torch')} / {env.get('monai')} / {env.get('numpy')} / "
+                                           f"{env.get('python')}"),
+        ("git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"),
+        ("dataset", f"{ds.get('source')} ({ds.get('total')} images{', SYNTHETIC' if ds.get('synthetic') else ''}, "
+                    f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
+        ("seed", env.get("seed")),
+    ]
+
+
+def files_section(root: Path, reports: Path, prefix: str) -> list[str]:
+    """Markdown lines naming the trace, the profiler trace and the CSV exports of a tree."""
+    lines = ["## Files", ""]
+    trace = root / "metrics" / f"{prefix}trace.json"
+    if trace.exists():
+        lines.append(f"- Timeline: [{trace.name}]({os.path.relpath(trace, reports)}) (Chrome trace JSON: open it in "
+                     "https://ui.perfetto.dev or chrome://tracing; sections and stages as slices, every sampler "
+                     "series as a counter track, one process per device)")
+    for prof in sorted((root / "metrics").glob(f"{prefix}*profiler*.json")):
+        lines.append(f"- torch.profiler trace of a few training steps: [{prof.name}]({os.path.relpath(prof, reports)})")
+    lines.append(f"- CSV exports (every table of this report, the tables inside the records, the sampler time "
+                 f"series): [csv/]({os.path.relpath(root / 'csv', reports)})")
+    return lines + [""]
+
+
 def write_report(root: Path, device: str) -> Path:
     from common.analysis.engine import SECTIONS, record_paths
 
@@ -92,9 +129,6 @@ def write_report(root: Path, device: str) -> Path:
     reports.mkdir(parents=True, exist_ok=True)
     dev_name = "GPU" if device == "cuda" else "CPU"
     lines = [f"# {dev_name} analysis report", ""]
-    gpu = (env.get("gpu") or {})
-    git = env.get("git") or {}
-    devs = gpu.get("devices") or []
     ds = env.get("dataset") or {}
     cfg = env.get("config") or {}
     if ds.get("synthetic"):
@@ -106,20 +140,7 @@ def write_report(root: Path, device: str) -> Path:
     if cfg.get("quick"):
         lines += ["> Quick mode: fewer steps, repeats, epochs and images than the default run.", ""]
     lines += ["## Environment", "", "| | |", "|---|---|"]
-    env_rows = [
-        ("time (UTC)", env.get("time_utc")), ("host", env.get("hostname")), ("OS", env.get("os")),
-        ("GPU", ", ".join(d["name"] for d in devs) if devs else gpu.get("reason")),
-        ("driver / CUDA", f"{gpu.get('driver')} / {gpu.get('torch_cuda')}" if devs else None),
-        ("CPU", f"{env.get('cpu_model')} ({env.get('physical_cores')} physical / {env.get('logical_cores')} logical "
-                f"cores, {env.get('threads_used')} threads used)"),
-        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB")),
-        ("torch / MONAI / numpy / Python", f"{env.get('torch')} / {env.get('monai')} / {env.get('numpy')} / "
-                                           f"{env.get('python')}"),
-        ("git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"),
-        ("dataset", f"{ds.get('source')} ({ds.get('total')} images{', SYNTHETIC' if ds.get('synthetic') else ''}, "
-                    f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
-        ("seed", env.get("seed")),
-    ]
+    env_rows = environment_rows(env)
     lines += [f"| {k} | {v} |" for k, v in env_rows]
     lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
     kn = key_numbers(records)
@@ -163,6 +184,7 @@ def write_report(root: Path, device: str) -> Path:
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")
         lines.append("")
+    lines += files_section(root, reports, file_name(device, ""))
     lines += ["## Method", "",
               "- Every number was measured in this run on this machine; a sensor that does not exist gives `null` "
               "with its reason, and the figures say so.",

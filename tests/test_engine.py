@@ -68,7 +68,7 @@ def root(run) -> Path:
 
 def _records(root: Path) -> list[Path]:
     """Every JSON of the tree that is a record (the report index is the report's table of contents)."""
-    return sorted(p for p in root.rglob("*.json") if not p.name.endswith("report_index.json"))
+    return sorted(p for p in root.rglob("*.json") if not p.name.endswith(("report_index.json", "trace.json")))
 
 
 def test_run_succeeds_with_every_section_ok(run, root):
@@ -226,3 +226,26 @@ def test_gpu_script_without_cuda_says_so_and_exits_0(synthetic_data_dir, tmp_pat
     assert rec.status == "skipped" and rec.reason and rec.device == "cuda"
     _parse_strict(status)
     assert [p for p in results.rglob("*") if p.is_file()] == [status]  # nothing else written
+
+
+def test_run_writes_a_perfetto_trace_with_sections_stages_and_counters(root):
+    from common.measure.trace import check_trace
+
+    trace = _parse_strict(root / "metrics" / "cpu_trace.json")
+    counts = check_trace(trace)
+    assert counts["X"] > len(SECTIONS) and counts["C"] > 0
+    sections = {e["name"] for e in trace["traceEvents"] if e.get("cat") == "section"}
+    assert sections == set(SECTIONS) - {"utilization_patterns"}
+    stages = {e["name"] for e in trace["traceEvents"] if e.get("cat") == "stage"}
+    assert {"forward", "backward"} <= stages
+    assert "cpu_trace.json" in (root / "reports" / "cpu_report.md").read_text(encoding="utf-8")
+
+
+def test_run_writes_html_report_and_csv_exports(root):
+    page = (root / "reports" / "cpu_report.html").read_text(encoding="utf-8")
+    index = json.loads((root / "reports" / "cpu_report_index.json").read_text(encoding="utf-8"))
+    assert page.count("data:image/png;base64,") >= len(index["figures"])
+    csv = root / "csv"
+    assert (csv / "cpu_samples_cpu.csv").read_text().startswith("t_s,t_perf_counter_s,")
+    assert (csv / "cpu_report_key_numbers.csv").is_file() and (csv / "cpu_report_environment.csv").is_file()
+    assert len(list(csv.glob("cpu_performance_analysis__*.csv"))) >= 2
