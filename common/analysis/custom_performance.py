@@ -14,7 +14,7 @@ from common.analysis.context import Context
 from common.measure.stats import Summary
 from common.pipeline_protocol import missing_for_training
 from common.workloads.custom import (CustomLevers, CustomTrainer, channels_last_applies, example_input, inference_fn,
-                                     sample_pool, throughput)
+                                     memory_format, sample_pool, throughput)
 from common.workloads.inference import batch_throughput, latency
 
 NAME = "performance_analysis"
@@ -123,11 +123,9 @@ def levers(ctx: Context, x1: torch.Tensor, calls: int) -> dict[str, Any]:
         if reason:
             out["inference_batch1"][key] = {"skipped": reason}
             continue
-        fn = inference_fn(p, ctx.device, prec, cl)
+        fn = inference_fn(p, ctx.device, prec, cl, spatial_dims=x1.dim() - 2)
         out["inference_batch1"][key] = latency(fn, ctx.device, calls=calls, warmup=3,
-                                               example=x1.to(ctx.device).contiguous(
-                                                   memory_format=torch.channels_last) if cl and x1.dim() == 4 else
-                                               x1.to(ctx.device))
+                                               example=memory_format(x1.to(ctx.device), cl))
     try:
         out["inference_batch1"]["cuda_graph"] = cuda_graph_latency(ctx, x1.to(ctx.device), calls)
     except Exception as exc:  # a model that cannot be captured: say so, keep the rest

@@ -190,15 +190,17 @@ def example_input(p: CustomPipeline) -> torch.Tensor:
     return split_batch(next(iter(loader_of(p))))[0]
 
 
-def inference_fn(p: CustomPipeline, device: torch.device, precision: str = "fp32", channels_last: bool = False):
+def inference_fn(p: CustomPipeline, device: torch.device, precision: str = "fp32", channels_last: bool = False,
+                 spatial_dims: int = 2):
     """A callable inputs -> outputs on ``device``: the pipeline's infer_fn, or its model in eval mode
-    (a copy, moved to the device), under no_grad and the precision's autocast."""
+    (a copy, moved to the device; channels_last for 2-D, channels_last_3d for 3-D inputs), under
+    no_grad and the precision's autocast."""
     if p.infer_fn is not None:
         base = p.infer_fn
     else:
         model = copy.deepcopy(p.model).to(device).eval()
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last_3d if spatial_dims == 3 else torch.channels_last)
         base = model
 
     @torch.no_grad()
