@@ -135,8 +135,8 @@ def write_report(root: Path, device: str) -> Path:
         lines += ["> **The MedNIST data of this run is SYNTHETIC** (generated offline); its numbers describe the "
                   "pipeline, not real images.", ""]
     if ds.get("source") == "embedded subset":
-        lines += ["> **The MedNIST data of this run is the embedded subset** (360 real images, 60 per class, shipped in "
-                  "the repository): numbers on it describe the pipeline on few images, not the full dataset.", ""]
+        lines += ["> **The MedNIST data of this run is the embedded subset** (360 real images, 60 per class, shipped "
+                  "in the repository): numbers on it describe the pipeline on few images, not the full dataset.", ""]
     if cfg.get("quick"):
         lines += ["> Quick mode: fewer steps, repeats, epochs and images than the default run.", ""]
     lines += ["## Environment", "", "| | |", "|---|---|"]

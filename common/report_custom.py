@@ -20,10 +20,10 @@ def key_rows(records: dict[str, Record]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     pd = records.get("pipeline_deep_dive")
     if pd is not None and pd.status == "ok":
-        for key, c in pd.data["configs"].items():
+        for c in pd.data["configs"].values():
             it = c["interpretation"]
-            rows.append((f"Training, {c['label']}", f"{c['end_to_end_images_per_s']['median']:.4g} samples/s end to end "
-                         f"({100 * c['pipeline_efficiency']:.0f}% of the model-only "
+            rows.append((f"Training, {c['label']}", f"{c['end_to_end_images_per_s']['median']:.4g} samples/s end "
+                         f"to end ({100 * c['pipeline_efficiency']:.0f}% of the model-only "
                          f"{c['model_only_images_per_s']['median']:.4g}/s); bottleneck {it['bottleneck']} "
                          f"({it['why']}); data stall {100 * it['data_stall_fraction']:.0f}%"))
     elif pd is not None:
@@ -41,7 +41,7 @@ def key_rows(records: dict[str, Record]) -> list[tuple[str, str]]:
         for key, r in pf.data["levers"]["inference_batch1"].items():
             rows.append((f"Inference lever {key}", f"not available: {r['skipped']}" if r.get("skipped")
                          else f"p50 {r['p50_ms']:.3g} ms"))
-        for key, r in pf.data["levers"]["training"].items():
+        for r in pf.data["levers"]["training"].values():
             rows.append((f"Training lever {r['label']}", f"not available: {r['skipped']}" if r.get("skipped")
                          else f"{r['images_per_s']['median']:.4g} samples/s"))
     tr = records.get("augmentation_analysis")

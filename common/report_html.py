@@ -24,12 +24,14 @@ IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#fff}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;
+background:#fff}
 nav{position:sticky;top:0;background:#f3f5f9;border-bottom:1px solid #ccd;padding:6px 16px;font-size:13px;z-index:1}
 nav a{margin-right:14px;color:#24508f;text-decoration:none;white-space:nowrap}
 main{max-width:1150px;margin:0 auto;padding:8px 20px 40px}
 h1{font-size:26px}h2{border-bottom:2px solid #dde;padding-bottom:4px;margin-top:32px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccd;padding:4px 8px;vertical-align:top}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ccd;padding:4px 8px;vertical-align:top}
 th{background:#eef1f7}img{max-width:100%;border:1px solid #eee;margin:6px 0}
 blockquote{border-left:4px solid #e0a030;background:#fff7e6;margin:8px 0;padding:6px 12px}
 .na{color:#8a3b12;font-style:italic}code{background:#f2f2f2;padding:0 3px}

@@ -63,7 +63,8 @@ def _tree(tmp_path: Path) -> Path:
     fig.savefig(root / "pipeline_deep_dive" / "cpu_breakdown.png")
     plt.close(fig)
     (root / "metrics" / "cpu_pipeline_deep_dive.json").write_text(
-        '{"kind": "pipeline_deep_dive", "data": {"stages": [{"name": "forward", "s": 0.1}, {"name": "backward", "s": 0.2}]}}')
+        '{"kind": "pipeline_deep_dive", "data": {"stages": [{"name": "forward", "s": 0.1}, '
+        '{"name": "backward", "s": 0.2}]}}')
     md = root / "reports" / "cpu_report.md"
     md.write_text(MD)
     return md

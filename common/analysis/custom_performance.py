@@ -13,8 +13,16 @@ import torch
 from common.analysis.context import Context
 from common.measure.stats import Summary
 from common.pipeline_protocol import missing_for_training
-from common.workloads.custom import (CustomLevers, CustomTrainer, channels_last_applies, example_input, inference_fn,
-                                     memory_format, sample_pool, throughput)
+from common.workloads.custom import (
+    CustomLevers,
+    CustomTrainer,
+    channels_last_applies,
+    example_input,
+    inference_fn,
+    memory_format,
+    sample_pool,
+    throughput,
+)
 from common.workloads.inference import batch_throughput, latency
 
 NAME = "performance_analysis"
@@ -36,7 +44,8 @@ def batch_sweep(ctx: Context, sizes: list[int]) -> tuple[list[dict[str, Any]], i
             x, y = x_all[:b].to(ctx.device), (y_all[:b].to(ctx.device) if y_all is not None else None)
             if ctx.kind == "cuda":
                 torch.cuda.reset_peak_memory_stats(ctx.device)
-            r = throughput(lambda: trainer.model_only_step(x, y), s.measure_steps, s.repeats, 1, ctx.device,
+            step = (lambda t=trainer, x=x, y=y: t.model_only_step(x, y))
+            r = throughput(step, s.measure_steps, s.repeats, 1, ctx.device,
                            ctx.energy, ctx.timer(f"{NAME}:batch_sweep", sync=False), f"batch_{b}")
             rate = Summary.from_values(r["images_per_s"], "img/s").to_dict()
             joules = [e.get("gpu_energy_j") if ctx.kind == "cuda" else e.get("cpu_energy_j") for e in r["energy"]]

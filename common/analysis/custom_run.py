@@ -97,7 +97,8 @@ def analyze_pipeline(pipeline: Any, settings, device_kind: str, progress: bool =
     records["run_summary"] = summary
     md = write_custom_report(root, device_kind, records)
     finish_tree(root, file_name(device_kind, ""), md)
-    print(f"custom pipeline {p.name!r} done in {time.perf_counter() - started:.0f} s; report: {md.with_suffix('.html')}")
+    print(f"custom pipeline {p.name!r} done in {time.perf_counter() - started:.0f} s; "
+          f"report: {md.with_suffix('.html')}")
     return records
 
 
