@@ -71,7 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _render(records, root: Path) -> None:
     from common.comparison.report import write_report
     from common.plots.comparison import plot_all
-
     from common.tree_outputs import finish_tree
 
     plot_all(records, root)
