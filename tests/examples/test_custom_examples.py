@@ -57,18 +57,28 @@ def check_tree(root: Path, pipeline: str) -> None:
     assert (root / "csv" / "cpu_performance_analysis__batch_sweep.csv").is_file()
 
 
+def run_example(name: str, args: list[str], tmp_path: Path, pipeline: str) -> Path:
+    """Run example ``name`` with tiny settings; its checked tree."""
+    assert _run(name, [*TINY, "--results-dir", str(tmp_path), *args]) == 0
+    from common.pipeline_protocol import slug
+
+    root = tmp_path / "custom_pipelines" / slug(pipeline) / "cpu_results"
+    check_tree(root, pipeline)
+    return root
+
+
+def data_of(root: Path, kind: str) -> dict:
+    return json.loads((root / "metrics" / f"cpu_{kind}.json").read_text())["data"]
+
+
 def test_classifier_example_on_the_embedded_subset(tmp_path):
-    rc = _run("custom_pipeline_classifier", [*TINY, "--results-dir", str(tmp_path), "--max-per-class", "3",
-                                             "--size", "32", "--batch-size", "4", "--width", "4",
-                                             "--set", "BATCH_SIZES=2,4"])
-    assert rc == 0
-    root = tmp_path / "custom_pipelines" / "embedded_mednist_subset_cnn_classifier" / "cpu_results"
-    check_tree(root, "embedded MedNIST subset CNN classifier")
-    perf = json.loads((root / "metrics" / "cpu_performance_analysis.json").read_text())["data"]
+    root = run_example("custom_pipeline_classifier", ["--max-per-class", "3", "--size", "32", "--batch-size", "4",
+                                                      "--width", "4", "--set", "BATCH_SIZES=2,4"],
+                       tmp_path, "embedded MedNIST subset CNN classifier")
+    perf = data_of(root, "performance_analysis")
     assert [r["batch_size"] for r in perf["batch_sweep"]] == [2, 4]
     assert perf["levers"]["inference_batch1"]["cuda_graph"]["skipped"] == "CUDA graphs need a CUDA device"
-    tr = json.loads((root / "metrics" / "cpu_augmentation_analysis.json").read_text())["data"]
-    assert tr["order"] == ["decode", "resize", "to_tensor", "normalize"]
+    assert data_of(root, "augmentation_analysis")["order"] == ["decode", "resize", "to_tensor", "normalize"]
 
 
 def test_classifier_example_refuses_a_folder_without_classes(tmp_path, capsys):
@@ -79,12 +89,9 @@ def test_classifier_example_refuses_a_folder_without_classes(tmp_path, capsys):
 
 def test_segmentation_example_on_mni152_patches(tmp_path):
     pytest.importorskip("monai")
-    rc = _run("custom_pipeline_segmentation", [*TINY, "--results-dir", str(tmp_path), "--patch", "16",
-                                               "--patches", "4", "--batch-size", "2", "--channels", "4,8",
-                                               "--set", "BATCH_SIZES=1,2"])
-    assert rc == 0
-    root = tmp_path / "custom_pipelines" / "mni152_unet3d_segmentation" / "cpu_results"
-    check_tree(root, "MNI152 UNet3D segmentation")
-    deep = json.loads((root / "metrics" / "cpu_pipeline_deep_dive.json").read_text())["data"]
+    root = run_example("custom_pipeline_segmentation", ["--patch", "16", "--patches", "4", "--batch-size", "2",
+                                                        "--channels", "4,8", "--set", "BATCH_SIZES=1,2"],
+                       tmp_path, "MNI152 UNet3D segmentation")
+    deep = data_of(root, "pipeline_deep_dive")
     assert set(deep["configs"]) == {"as_given", "device_resident"}
     assert {"forward", "backward", "optimizer", "data_wait"} <= set(deep["configs"]["as_given"]["stages_s"])
