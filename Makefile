@@ -9,8 +9,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # torch is pinned on its own so pip never swaps a working build; on Linux PyPI serves a CUDA build
 TORCH_SPEC ?= torch==2.13.0
-# a local MedNIST archive used when the official download is unreachable (hospital networks, CI)
-MEDNIST_ARCHIVE ?= ../shared/data/MedNIST-sample.tar.gz
+# opt-in: a local MedNIST archive tried when the official download is unreachable (hospital networks);
+# empty by default, then the real subset shipped in embedded/ is used before any synthetic set
+MEDNIST_ARCHIVE ?=
 DATA_DIR ?= data
 ARGS ?=
 
@@ -25,13 +26,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # verified data already there (any source): keep it; else the official download; without
-# network the local archive; without either a labelled synthetic set
+# network the local archive named by MEDNIST_ARCHIVE (if given), then the real 360-image subset
+# shipped in embedded/ (labelled "embedded subset"); without any of them a labelled synthetic set
 data: venv
 	@$(PY) -c "import sys; from common.data.mednist import is_verified; sys.exit(0 if is_verified('$(DATA_DIR)') else 1)" \
 	 && echo "using the verified MedNIST in $(DATA_DIR)/ ($$($(PY) -c "import json; m = json.load(open('$(DATA_DIR)/MedNIST/manifest.json')); print(m['source'], m['total'], 'images')"))" \
 	 || $(PY) download_mednist.py --data-dir $(DATA_DIR) \
-	 || ( test -f "$(MEDNIST_ARCHIVE)" && echo "falling back to $(MEDNIST_ARCHIVE)" \
+	 || ( test -n "$(MEDNIST_ARCHIVE)" && test -f "$(MEDNIST_ARCHIVE)" && echo "falling back to $(MEDNIST_ARCHIVE)" \
 	      && $(PY) download_mednist.py --data-dir $(DATA_DIR) --from-archive "$(MEDNIST_ARCHIVE)" ) \
+	 || ( echo "falling back to the real MedNIST subset shipped in embedded/ (360 images, labelled as a subset)" \
+	      && $(PY) download_mednist.py --data-dir $(DATA_DIR) --from-embedded ) \
 	 || ( echo "falling back to a SYNTHETIC MedNIST-shaped set (labelled as such everywhere)" \
 	      && $(PY) download_mednist.py --data-dir $(DATA_DIR) --synthetic )
 

@@ -5,6 +5,7 @@ comprehensive_gpu_cpu_analysis_results/cpu_results/ (see README.md). Run with --
 import sys
 
 from common.analysis.engine import main_for
+from common.api import ComprehensiveCPUAnalyzer, ComprehensiveGPUAnalyzer  # noqa: F401  (the Python API)
 
 main = main_for("cpu")
 

@@ -6,6 +6,7 @@ in one line, writes metrics/gpu_status.json and exits 0 so a batch run goes on. 
 import sys
 
 from common.analysis.engine import main_for
+from common.api import ComprehensiveCPUAnalyzer, ComprehensiveGPUAnalyzer  # noqa: F401  (the Python API)
 
 main = main_for("cuda")
 

@@ -12,6 +12,9 @@ LABEL_PATH = None  # optional NIfTI label map matching VOLUME_PATH (integer clas
 # --- MedNIST source (as MONAI's MedNISTDataset) -----------------------------------
 MEDNIST_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/MedNIST.tar.gz"
 MEDNIST_MD5 = "0bc7306e7427e00ad1c5526a6677552d"  # md5 of the official archive
+# a real MedNIST subset shipped in the repository (60 images per class), used where no download is possible
+EMBEDDED_MEDNIST_ARCHIVE = "embedded/MedNIST-subset.tar.gz"
+EMBEDDED_MEDNIST_MD5 = "3322b39c362a01440fbc0188eda39b65"  # md5 of that archive
 DOWNLOAD_TIMEOUT_S = 30.0  # socket timeout of the download, seconds
 SYNTHETIC_PER_CLASS = 200  # images per class for --synthetic when no count is given
 

@@ -17,6 +17,8 @@ from common.data.mednist import FOLDER, load_manifest, verify_tree
 from common.data.synthetic import generate_synthetic
 from common.errors import UserError, run_main
 
+EMBEDDED_SOURCE = "embedded subset"  # manifest source of --from-embedded
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-archive",
         metavar="PATH",
         help="extract and verify this local MedNIST .tar.gz/.tar/.zip instead of downloading",
+    )
+    source.add_argument(
+        "--from-embedded",
+        action="store_true",
+        help=f"extract the real MedNIST subset shipped in the repository ({config.EMBEDDED_MEDNIST_ARCHIVE}: "
+        "360 images, 60 per class; labelled 'embedded subset' in the manifest and every record)",
     )
     source.add_argument(
         "--synthetic",
@@ -103,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             print(_summary(have, root, reused=True))
             return 0
         generate_synthetic(data_dir, args.synthetic, seed=args.seed)
+    elif args.from_embedded:
+        if md5:
+            raise UserError("--md5 does not apply to --from-embedded (its md5 is config.EMBEDDED_MEDNIST_MD5): drop it")
+        if have and have.get("source") == EMBEDDED_SOURCE and have.get("archive_md5") == config.EMBEDDED_MEDNIST_MD5:
+            print(_summary(have, root, reused=True))
+            return 0
+        archive = Path(__file__).resolve().parent / config.EMBEDDED_MEDNIST_ARCHIVE
+        extract_mednist(archive, data_dir, source=EMBEDDED_SOURCE, expected_md5=config.EMBEDDED_MEDNIST_MD5)
     elif args.from_archive:
         archive = Path(args.from_archive)
         if not archive.is_file():

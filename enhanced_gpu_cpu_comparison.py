@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.api import EnhancedGPUCPUComparator  # noqa: F401  (the Python API)
 from common.errors import UserError, run_main
 
 EPILOG = """\
@@ -31,7 +32,9 @@ what it writes (<results-dir>/comparison_results/, all or nothing):
   utilization_comparison/  augmentation_comparison/  pipeline_comparison/   figure + its record
   visualizations/          gpu_cpu_efficiency_analysis.png, gpu_cpu_performance_comparison.png,
                            gpu_cpu_radar_chart.png (+ gpu_cpu_efficiency_comparison.json)
-  reports/                 gpu_cpu_comparison_report.md (verdicts, tables, every figure linked)
+  reports/                 gpu_cpu_comparison_report.md (verdicts, tables, every figure linked) and
+                           gpu_cpu_comparison_report.html (self-contained: every figure embedded)
+  csv/                     every table of the report and of the records, as CSV
   metrics/                 every comparison record (what --replot reads)
 
 a GPU tree that holds only gpu_status.json with status "skipped" (no CUDA on the GPU run's machine):
@@ -68,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _render(records, root: Path) -> None:
     from common.comparison.report import write_report
     from common.plots.comparison import plot_all
+    from common.tree_outputs import finish_tree
 
     plot_all(records, root)
-    write_report(records, root)
+    finish_tree(root, "gpu_cpu_", write_report(records, root))  # + the HTML report and csv/
 
 
 @run_main

@@ -184,9 +184,13 @@ def _validate_kinds(values: dict[str, Any]) -> None:
     url = values.get("MEDNIST_URL")
     if "MEDNIST_URL" in values and (not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url)):
         raise UserError(f"config.MEDNIST_URL = {url!r} is invalid: it must be an http(s):// or file:// address")
-    md5 = values.get("MEDNIST_MD5")
-    if "MEDNIST_MD5" in values and (not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5)):
-        raise UserError(f"config.MEDNIST_MD5 = {md5!r} is invalid: it must be 32 lower-case hex digits")
+    for name in ("MEDNIST_MD5", "EMBEDDED_MEDNIST_MD5"):
+        md5 = values.get(name)
+        if name in values and (not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5)):
+            raise UserError(f"config.{name} = {md5!r} is invalid: it must be 32 lower-case hex digits")
+    v = values.get("EMBEDDED_MEDNIST_ARCHIVE")
+    if "EMBEDDED_MEDNIST_ARCHIVE" in values and (not isinstance(v, str) or not v.strip()):
+        raise UserError(f"config.EMBEDDED_MEDNIST_ARCHIVE = {v!r} is invalid: it must be a path (a non-empty string)")
     for name in ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG"):
         v = values.get(name)
         if name in values and (not isinstance(v, tuple) or not v or any(

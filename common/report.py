@@ -43,7 +43,8 @@ def write_report(root: Path, device: str) -> Path:
     lines += ["", f"![key numbers]({key_png})"]
     figures: list[str] = [f"reports/{key_png}"]
     lines += ["", "## Figures", ""] + _figure_lines(root, device, records, summary, figures)
-    lines += _summary_lines(summary) + _method_lines(env.get("config") or {})
+    lines += _summary_lines(summary) + files_section(root, reports, file_name(device, ""))
+    lines += _method_lines(env.get("config") or {})
     path = reports / file_name(device, "report.md")
     write_text(path, "\n".join(lines) + "\n")
     write_json(reports / file_name(device, "report_index.json"),
@@ -54,18 +55,28 @@ def write_report(root: Path, device: str) -> Path:
 
 def _environment_lines(env: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    gpu = (env.get("gpu") or {})
-    git = env.get("git") or {}
-    devs = gpu.get("devices") or []
     ds = env.get("dataset") or {}
     cfg = env.get("config") or {}
     if ds.get("synthetic"):
         lines += ["> **The MedNIST data of this run is SYNTHETIC** (generated offline); its numbers describe the "
                   "pipeline, not real images.", ""]
+    if ds.get("source") == "embedded subset":
+        lines += ["> **The MedNIST data of this run is the embedded subset** (360 real images, 60 per class, shipped "
+                  "in the repository): numbers on it describe the pipeline on few images, not the full dataset.", ""]
     if cfg.get("quick"):
         lines += ["> Quick mode: fewer steps, repeats, epochs and images than the default run.", ""]
     lines += ["## Environment", "", "| | |", "|---|---|"]
-    env_rows = [
+    env_rows = environment_rows(env)
+    return lines + [f"| {k} | {v} |" for k, v in env_rows]
+
+
+def environment_rows(env: dict) -> list[tuple[str, Any]]:
+    """The environment table of a report: (what, value) rows."""
+    gpu = (env.get("gpu") or {})
+    git = env.get("git") or {}
+    devs = gpu.get("devices") or []
+    ds = env.get("dataset") or {}
+    return [
         ("time (UTC)", env.get("time_utc")), ("host", env.get("hostname")), ("OS", env.get("os")),
         ("GPU", ", ".join(d["name"] for d in devs) if devs else gpu.get("reason")),
         ("driver / CUDA", f"{gpu.get('driver')} / {gpu.get('torch_cuda')}" if devs else None),
@@ -79,7 +90,21 @@ def _environment_lines(env: dict[str, Any]) -> list[str]:
                     f"archive md5 {ds.get('archive_md5')})" if ds else "n/a"),
         ("seed", env.get("seed")),
     ]
-    return lines + [f"| {k} | {v} |" for k, v in env_rows]
+
+
+def files_section(root: Path, reports: Path, prefix: str) -> list[str]:
+    """Markdown lines naming the trace, the profiler trace and the CSV exports of a tree."""
+    lines = ["## Files", ""]
+    trace = root / "metrics" / f"{prefix}trace.json"
+    if trace.exists():
+        lines.append(f"- Timeline: [{trace.name}]({os.path.relpath(trace, reports)}) (Chrome trace JSON: open it in "
+                     "https://ui.perfetto.dev or chrome://tracing; sections and stages as slices, every sampler "
+                     "series as a counter track, one process per device)")
+    for prof in sorted((root / "metrics").glob(f"{prefix}*profiler*.json")):
+        lines.append(f"- torch.profiler trace of a few training steps: [{prof.name}]({os.path.relpath(prof, reports)})")
+    lines.append(f"- CSV exports (every table of this report, the tables inside the records, the sampler time "
+                 f"series): [csv/]({os.path.relpath(root / 'csv', reports)})")
+    return lines + [""]
 
 
 def _figure_lines(root: Path, device: str, records: dict[str, Record], summary: Record | None,

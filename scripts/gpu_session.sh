@@ -2,8 +2,9 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
-# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample]...
+# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks; SEG_ARGS to the
+# segmentation example (segexample: its tree lands in $OUT/segexample/custom_pipelines/...).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -30,6 +31,9 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
+    segexample) python3 examples/custom_pipeline_segmentation.py --device cuda --results-dir "$OUT/segexample" \
+             ${SEG_ARGS:---patch 64 --patches 32 --batch-size 4 --channels 16,32,64,128 --set BATCH_SIZES=1,2,4,8,16} \
+             2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")

@@ -158,6 +158,7 @@ def _analyze(settings: Settings, root: Path, selected: list[Section], progress: 
         sec = layout.section(ALWAYS_LAST)
         rec = _measure(ctx, sec.name, sec.measure)
         status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
+    _write_trace(ctx, monitor, section_spans)
     summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
                      data={"sections": status, "wall_s": time.perf_counter() - started,
                            "settings": settings.to_dict(), "sampler_overhead": {
@@ -210,13 +211,22 @@ def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_modu
             "figures": [str(p.relative_to(ctx.root)) for p in figures], "record": str(canonical.relative_to(ctx.root))}
 
 
+def _write_trace(ctx: Context, monitor, section_spans: list[dict]) -> None:
+    """metrics/<prefix>trace.json: sections, stage spans and sampler counters (Perfetto)."""
+    from common.tree_outputs import write_run_trace
+
+    write_run_trace(ctx.root, file_name(ctx.kind, ""), ctx.kind, monitor.to_dict(),
+                    [s.to_dict() for s in ctx.timeline], section_spans, tree_name(ctx.kind))
+
+
 def _plot_summary_and_report(root: Path, device_kind: str) -> None:
     from common.plots import common as pc
     from common.report import write_report
+    from common.tree_outputs import finish_tree
 
     summary = load_record(root / "metrics" / file_name(device_kind, "run_summary.json"), kind="run_summary")
     pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
-    write_report(root, device_kind)
+    finish_tree(root, file_name(device_kind, ""), write_report(root, device_kind))
 
 
 def replot(root: Path, device_kind: str, selected) -> int:

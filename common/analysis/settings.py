@@ -71,7 +71,8 @@ SAME_IN_EVERY_MODE: dict[str, str] = {
     "ladder_inductor_tuning": "LADDER_INDUCTOR_TUNING", "ladder_compiled_rungs": "LADDER_COMPILED_RUNGS",
     "winner_max_j_per_image": "WINNER_MAX_J_PER_IMAGE", "cache_dir": "CACHE_DIR", "mednist_url": "MEDNIST_URL",
     "mednist_md5": "MEDNIST_MD5", "download_timeout_s": "DOWNLOAD_TIMEOUT_S",
-    "synthetic_per_class": "SYNTHETIC_PER_CLASS",
+    "synthetic_per_class": "SYNTHETIC_PER_CLASS", "embedded_mednist_archive": "EMBEDDED_MEDNIST_ARCHIVE",
+    "embedded_mednist_md5": "EMBEDDED_MEDNIST_MD5",
 }
 # constants resolved by hand in ``resolve`` (batch_size, num_workers, cpu_threads)
 BY_HAND = ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE", "NUM_WORKERS", "CPU_THREADS")
@@ -130,6 +131,8 @@ class Settings:
     mednist_md5: str
     download_timeout_s: float
     synthetic_per_class: int
+    embedded_mednist_archive: str
+    embedded_mednist_md5: str
     notes: tuple[str, ...] = ()
 
     @classmethod

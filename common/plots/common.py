@@ -38,6 +38,8 @@ def header(fig, record, title: str) -> None:
     ds = env.get("dataset") or {}
     if ds.get("synthetic"):
         synth = " | SYNTHETIC DATA"
+    if env.get("pipeline"):  # a custom pipeline's name goes into every figure of its tree
+        title = f"{env['pipeline']}: {title}"
     fig.suptitle(f"{title}\n{machine}{cores} | {env.get('time_utc', '')}{quick}{synth}", fontsize=11)
     try:
         fig.tight_layout(rect=(0, 0, 1, 0.93))
@@ -60,7 +62,8 @@ def _wrap(text: str, width: int = 60) -> str:
 def status_figure(record, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.set_axis_off()
-    ax.text(0.5, 0.6, f"{record.kind}: {record.status}", ha="center", fontsize=14,
+    who = f"{(record.environment or {}).get('pipeline')}: " if (record.environment or {}).get("pipeline") else ""
+    ax.text(0.5, 0.6, f"{who}{record.kind}: {record.status}", ha="center", fontsize=14,
             color="#c00" if record.status == "error" else "#555", transform=ax.transAxes)
     ax.text(0.5, 0.3, _wrap(record.reason or "", 90), ha="center", va="top", fontsize=9, transform=ax.transAxes)
     return save_figure(fig, path)

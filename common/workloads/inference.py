@@ -20,11 +20,12 @@ def _input(batch: int, device: torch.device, channels_last: bool) -> torch.Tenso
 
 @torch.no_grad()
 def latency(model: torch.nn.Module, device: torch.device, precision: str = "fp32", channels_last: bool = False,
-            calls: int = 100, warmup: int = 10) -> dict[str, Any]:
+            calls: int = 100, warmup: int = 10, example: torch.Tensor | None = None) -> dict[str, Any]:
     """Batch-1 latency: each call synchronized at both edges (what a caller waiting for one
-    prediction sees)."""
-    model.eval()
-    x = _input(1, device, channels_last)
+    prediction sees). ``model`` may be any callable; ``example`` replaces the MedNIST-shaped input."""
+    if hasattr(model, "eval"):
+        model.eval()
+    x = _input(1, device, channels_last) if example is None else example
     times = []
     for i in range(warmup + calls):
         cuda_sync(device)
@@ -42,15 +43,17 @@ def latency(model: torch.nn.Module, device: torch.device, precision: str = "fp32
 @torch.no_grad()
 def batch_throughput(model: torch.nn.Module, device: torch.device, batch_sizes: Sequence[int], precision: str = "fp32",
                      channels_last: bool = False, iters: int = 10, repeats: int = 3,
-                     min_window_s: float = 0.05) -> list[dict[str, Any]]:
+                     min_window_s: float = 0.05, make_input=None) -> list[dict[str, Any]]:
     """Inference images/s at each batch size (median of ``repeats`` windows of ``iters``
     batches); peak device memory where the device reports it. A batch that does not fit is
-    recorded as such, not skipped silently."""
-    model.eval()
+    recorded as such, not skipped silently. ``model`` may be any callable; ``make_input(b)``
+    replaces the MedNIST-shaped input of batch ``b``."""
+    if hasattr(model, "eval"):
+        model.eval()
     rows = []
     for b in batch_sizes:
         try:
-            x = _input(b, device, channels_last)
+            x = _input(b, device, channels_last) if make_input is None else make_input(b)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)

@@ -74,7 +74,7 @@ def root(run) -> Path:
 
 def _records(root: Path) -> list[Path]:
     """Every JSON of the tree that is a record (the report index is the report's table of contents)."""
-    return sorted(p for p in root.rglob("*.json") if not p.name.endswith("report_index.json"))
+    return sorted(p for p in root.rglob("*.json") if not p.name.endswith(("report_index.json", "trace.json")))
 
 
 def test_run_succeeds_with_every_section_ok(run, root):
@@ -254,3 +254,26 @@ def test_the_records_have_the_fields_they_had_before_the_refactor(run):
     assert set(got) == set(expected) | {"cpu_results/metrics/cpu_winning_solution_analysis.json"}, "the same records"
     for name, fields in expected.items():
         assert got[name] == fields, name
+
+
+def test_run_writes_a_perfetto_trace_with_sections_stages_and_counters(root):
+    from common.measure.trace import check_trace
+
+    trace = _parse_strict(root / "metrics" / "cpu_trace.json")
+    counts = check_trace(trace)
+    assert counts["X"] > len(SECTIONS) and counts["C"] > 0
+    sections = {e["name"] for e in trace["traceEvents"] if e.get("cat") == "section"}
+    assert sections == set(SECTIONS) - {"utilization_patterns"}
+    stages = {e["name"] for e in trace["traceEvents"] if e.get("cat") == "stage"}
+    assert {"forward", "backward"} <= stages
+    assert "cpu_trace.json" in (root / "reports" / "cpu_report.md").read_text(encoding="utf-8")
+
+
+def test_run_writes_html_report_and_csv_exports(root):
+    page = (root / "reports" / "cpu_report.html").read_text(encoding="utf-8")
+    index = json.loads((root / "reports" / "cpu_report_index.json").read_text(encoding="utf-8"))
+    assert page.count("data:image/png;base64,") >= len(index["figures"])
+    csv = root / "csv"
+    assert (csv / "cpu_samples_cpu.csv").read_text().startswith("t_s,t_perf_counter_s,")
+    assert (csv / "cpu_report_key_numbers.csv").is_file() and (csv / "cpu_report_environment.csv").is_file()
+    assert len(list(csv.glob("cpu_performance_analysis__*.csv"))) >= 2

@@ -19,6 +19,7 @@ NEW_VALUES = {
     "DATA_DIR": "other_data", "RESULTS_DIR": "other_results", "VOLUME_PATH": config.__file__,
     "LABEL_PATH": config.__file__,
     "MEDNIST_URL": "https://example.org/MedNIST.tar.gz", "MEDNIST_MD5": "0" * 32, "DOWNLOAD_TIMEOUT_S": 12.5,
+    "EMBEDDED_MEDNIST_ARCHIVE": "elsewhere/subset.tar.gz", "EMBEDDED_MEDNIST_MD5": "1" * 32,
     "SYNTHETIC_PER_CLASS": 7, "VAL_FRACTION": 0.2, "TEST_FRACTION": 0.15, "SEED": 11, "BATCH_SIZE": 64,
     "LEARNING_RATE": 3e-4, "EPOCHS": 4, "TARGET_VAL_ACCURACY": 0.9, "NUM_WORKERS": 13, "CPU_THREADS": 13,
     "SAMPLE_HZ": 20.0, "WARMUP_STEPS": 5, "MEASURE_STEPS": 7, "REPEATS": 4, "UNSTABLE_IQR_FRACTION": 0.2,
