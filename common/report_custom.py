@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from common.layout import file_name
 from common.atomic import write_text
+from common.layout import file_name
 from common.records import Record
 from common.report import environment_rows, files_section
 

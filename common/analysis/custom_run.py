@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from common.analysis.context import Context
-from common.layout import file_name, tree_name
 from common.analysis.engine import _measure, _write_and_plot
+from common.layout import file_name, tree_name
 from common.pipeline_protocol import CustomPipeline, as_pipeline, missing_for_training, slug
 from common.records import Record, save_record
 
