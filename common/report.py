@@ -150,9 +150,7 @@ def write_report(root: Path, device: str) -> Path:
         figures.append(str(overview.relative_to(root)))
         lines += ["### run overview", "", f"![run overview]({os.path.relpath(overview, reports)})", ""]
     if summary is not None:
-        skipped = summary.data.get("skipped_images") or []
-        lines += ["## Data problems", "", f"{len(skipped)} image(s) could not be decoded and were skipped."]
-        lines += [f"- `{p}`: {why}" for p, why in skipped[:50]]
+        lines += data_problem_lines(summary.data)
         lines += ["", "## Sampler overhead", ""]
         for name, ov in (summary.data.get("sampler_overhead") or {}).items():
             lines.append(f"- {name}: {ov.get('samples')} samples, mean read {_f(ov.get('mean_read_ms'), '{:.2f}')} "
@@ -205,3 +203,24 @@ def _key_numbers_figure(rows, env, path: Path, dev_name: str) -> None:
         y -= 1.0 / max(len(rows), 1)
     fig.suptitle(f"{dev_name} analysis: key numbers ({env.get('time_utc', '')})", fontsize=11)
     save_figure(fig, path)
+
+
+def data_problem_lines(data: dict, limit: int = 200) -> list[str]:
+    """The report's "Data problems" section: every skipped, converted or ignored file named
+    (up to ``limit`` of each, the rest counted), with the rule that was applied."""
+    lines = ["## Data problems", "",
+             "Every image was decoded and checked before any section ran (`common/data/imagecheck.py`): a file that "
+             "cannot be decoded, is not 64x64 or is deeper than 8 bits is skipped; an 8-bit image that is not "
+             "grayscale is converted to grayscale; entries that are not one of the six class folders, or not an "
+             "image inside one, are ignored.", ""]
+    groups = (("skipped_images", "image(s) could not be used and were skipped"),
+              ("converted_images", "image(s) were converted to 8-bit grayscale"),
+              ("ignored_entries", "entry(ies) of the data folder were ignored (never a class, never a sample)"))
+    for key, text in groups:
+        items = data.get(key) or []
+        lines.append(f"{len(items)} {text}.")
+        lines += [f"- `{p}`: {why}" for p, why in items[:limit]]
+        if len(items) > limit:
+            lines.append(f"- ... and {len(items) - limit} more (all of them in the run summary record)")
+        lines.append("")
+    return lines

@@ -164,7 +164,7 @@ def run(argv: list[str] | None, device_kind: str) -> int:
                            "settings": settings.to_dict(), "sampler_overhead": {
                                s.name: s.overhead() for s in monitor.samplers},
                            "sampler_unavailable": monitor.unavailable,
-                           "skipped_images": [list(x) for x in (ctx._data.skipped if ctx._data else [])]},
+                           **(ctx._data.problems() if ctx._data else {})},
                      notes=list(settings.notes))
     save_record(root / "metrics" / file_name(device_kind, "run_summary.json"), summary)
     _plot_summary_and_report(root, device_kind)
