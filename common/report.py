@@ -9,6 +9,7 @@ from typing import Any
 
 from common.analysis.context import file_name
 from common.atomic import write_json, write_text
+from common.errors import UserError
 from common.records import Record, load_record
 
 
@@ -102,6 +103,7 @@ def write_report(root: Path, device: str) -> Path:
                   "pipeline, not real images.", ""]
     if cfg.get("quick"):
         lines += ["> Quick mode: fewer steps, repeats, epochs and images than the default run.", ""]
+    lines += interruption_lines(summary)
     lines += ["## Environment", "", "| | |", "|---|---|"]
     env_rows = [
         ("time (UTC)", env.get("time_utc")), ("host", env.get("hostname")), ("OS", env.get("os")),
@@ -119,7 +121,11 @@ def write_report(root: Path, device: str) -> Path:
     ]
     lines += [f"| {k} | {v} |" for k, v in env_rows]
     lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
-    kn = key_numbers(records)
+    try:
+        kn = key_numbers(records)
+    except (KeyError, TypeError, IndexError) as err:
+        raise UserError(f"{root / 'metrics'}: a record lacks field {err} needed for the key numbers; re-run the "
+                        "section whose record it is (--sections NAME), or the analysis") from None
     lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
     key_png = file_name(device, "key_numbers.png")
     lines += ["", f"![key numbers]({key_png})"]
@@ -224,3 +230,18 @@ def data_problem_lines(data: dict, limit: int = 200) -> list[str]:
             lines.append(f"- ... and {len(items) - limit} more (all of them in the run summary record)")
         lines.append("")
     return lines
+
+
+def interruption_lines(summary: Record | None) -> list[str]:
+    """A banner saying which sections did not finish, when the run was interrupted or left
+    no summary."""
+    if summary is None:
+        return ["> **No run summary**: the run that wrote these records did not finish. Sections without a record "
+                "below were not run; `--resume` finishes the run.", ""]
+    intr = summary.data.get("interrupted")
+    if not intr:
+        return []
+    done = ", ".join(intr.get("finished") or []) or "none"
+    missing = ", ".join(intr.get("not_run") or []) or "none"
+    return [f"> **This run was interrupted ({intr.get('signal')})** during {intr.get('during') or 'set-up'}. "
+            f"Finished: {done}. Not run: {missing}. Run the same command with `--resume` to finish it.", ""]

@@ -155,6 +155,38 @@ class FolderLock:
         self.release()
 
 
+@contextlib.contextmanager
+def run_guard(root: str | os.PathLike) -> Iterator[None]:
+    """What a script holds while it writes a results tree: SIGTERM as an interrupt and the
+    tree's lock."""
+    with signals_as_interrupt(), FolderLock(root, "results tree"):
+        yield
+
+
+def interruption(err: BaseException, selected, status: dict) -> dict:
+    """The run summary's account of an interrupted run: the signal, the section it hit, what
+    finished and what was not run."""
+    names = [s[0] for s in selected]
+    finished = [k for k in names if k in status]
+    not_run = [k for k in names if k not in status]
+    return {"signal": interrupt_name(err), "during": not_run[0] if not_run else None,
+            "finished": finished, "not_run": not_run}
+
+
+def resumed_status(path: Path, kind: str, settings: dict, plot, root: Path) -> dict | None:
+    """--resume: the run-summary entry of a section whose record ``path`` is finished (its
+    figures redrawn by ``plot(record)``), or None (with a line saying why) if it must run."""
+    rec, why = finished_record(path, kind, settings)
+    if rec is None:
+        if why != "no record":
+            print(f"[{kind}] measured again: {why}", flush=True)
+        return None
+    figures = plot(rec)
+    print(f"[{kind}] kept from the interrupted run (--resume): {path.name}", flush=True)
+    return {"status": "ok", "reason": None, "resumed": True, "figures": [str(p.relative_to(root)) for p in figures],
+            "record": str(path.relative_to(root))}
+
+
 def finished_record(path: Path, kind: str, settings: dict) -> tuple[object | None, str]:
     """(record, "") when ``path`` holds a valid record of ``kind`` with status ok measured
     with the same settings, so ``--resume`` may keep it; else (None, why it is measured again)."""

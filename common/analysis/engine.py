@@ -17,7 +17,8 @@ from common.analysis.settings import Settings
 from common.atomic import write_text
 from common.cli import add_config_flags, validate_config, values_from_args
 from common.errors import UserError
-from common.records import Record, load_record, save_record
+from common.records import Record, load_record, plot_or_refuse, save_record
+from common.runlock import interruption, resumed_status, run_guard
 
 # (record kind, folder relative to the tree root, analysis module, plot module)
 SECTIONS: list[tuple[str, str, str, str]] = [
@@ -49,6 +50,9 @@ def build_parser(device: str) -> argparse.ArgumentParser:
     p.add_argument("--sections", default=None,
                    help="comma-separated subset of sections to run (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the sections whose records are complete (status ok, same settings) and measure only "
+                        "the others: finishes an interrupted run")
     add_config_flags(p, FLAG_NAMES)
     from common.cli import add_set_flag
 
@@ -104,9 +108,13 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     validate_config(values)
     selected = _selected(args.sections)
     root = Path(values["RESULTS_DIR"]) / tree_name(device_kind)
-    if args.replot:
-        return replot(root, device_kind, selected)
+    with run_guard(root):  # one writer per results tree; SIGTERM unwinds like Ctrl-C
+        if args.replot:
+            return replot(root, device_kind, selected)
+        return _run(args, values, selected, root, device_kind)
 
+
+def _run(args, values, selected, root: Path, device_kind: str) -> int:
     import torch
 
     if device_kind == "cuda" and not torch.cuda.is_available():
@@ -142,9 +150,40 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     monitor = Monitor(settings.sample_hz, gpu_index=0 if device.type == "cuda" else None)
     ctx.energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
     ctx.monitor = monitor
-    with monitor:
+    interrupted = None
+    try:
+        _sections(ctx, args, selected, status, section_spans)
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM (common.runlock): write what finished, then exit
+        interrupted = err
+    summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
+                     data={"sections": status, "wall_s": time.perf_counter() - started,
+                           "settings": settings.to_dict(), "sampler_overhead": {
+                               s.name: s.overhead() for s in monitor.samplers},
+                           "sampler_unavailable": monitor.unavailable,
+                           **(ctx._data.problems() if ctx._data else {})},
+                     notes=list(settings.notes))
+    if interrupted is not None:
+        summary.data["interrupted"] = interruption(interrupted, selected, status)
+    save_record(root / "metrics" / file_name(device_kind, "run_summary.json"), summary)
+    _plot_summary_and_report(root, device_kind)
+    if interrupted is not None:
+        raise interrupted
+    failed = [k for k, v in status.items() if v["status"] == "error"]
+    print(f"done in {time.perf_counter() - started:.0f} s; report: "
+          f"{root / 'reports' / file_name(device_kind, 'report.md')}")
+    if failed:
+        print(f"error: section(s) failed: {', '.join(failed)} (see metrics/*_error.txt)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _sections(ctx: Context, args, selected, status: dict, section_spans: list) -> None:
+    """Measure, write and plot each selected section (the sampling one last)."""
+    with ctx.monitor:
         for kind, folder, module, plot_module in selected:
             if kind == ALWAYS_LAST:
+                continue
+            if args.resume and _resumed(ctx, status, kind, folder, plot_module):
                 continue
             t0 = time.perf_counter()
             print(f"[{kind}] measuring ...", flush=True)
@@ -157,24 +196,9 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     ctx.cache["section_spans"] = section_spans
     if any(k == ALWAYS_LAST for k, *_ in selected):
         kind, folder, module, plot_module = next(s for s in SECTIONS if s[0] == ALWAYS_LAST)
-        rec = _measure(ctx, kind, module)
-        status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
-    summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
-                     data={"sections": status, "wall_s": time.perf_counter() - started,
-                           "settings": settings.to_dict(), "sampler_overhead": {
-                               s.name: s.overhead() for s in monitor.samplers},
-                           "sampler_unavailable": monitor.unavailable,
-                           **(ctx._data.problems() if ctx._data else {})},
-                     notes=list(settings.notes))
-    save_record(root / "metrics" / file_name(device_kind, "run_summary.json"), summary)
-    _plot_summary_and_report(root, device_kind)
-    failed = [k for k, v in status.items() if v["status"] == "error"]
-    print(f"done in {time.perf_counter() - started:.0f} s; report: "
-          f"{root / 'reports' / file_name(device_kind, 'report.md')}")
-    if failed:
-        print(f"error: section(s) failed: {', '.join(failed)} (see metrics/*_error.txt)", file=sys.stderr)
-        return 3
-    return 0
+        if not (args.resume and _resumed(ctx, status, kind, folder, plot_module)):
+            rec = _measure(ctx, kind, module)
+            status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
 
 
 def _measure(ctx: Context, kind: str, module: str) -> Record:
@@ -190,6 +214,15 @@ def _measure(ctx: Context, kind: str, module: str) -> Record:
         write_text(ctx.root / "metrics" / file_name(ctx.kind, f"{kind}_error.txt"), tb)
         return Record(kind=kind, device=ctx.kind, data={}, environment=ctx.environment, status="error",
                       reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+
+
+def _resumed(ctx: Context, status: dict, kind: str, folder: str, plot_module: str) -> bool:
+    """--resume: keep a finished record (its figures redrawn); False if it must be measured."""
+    entry = resumed_status(record_paths(ctx.root, ctx.kind, kind, folder)[0], kind, ctx.settings.to_dict(),
+                           lambda rec: _plot(kind, plot_module, rec, ctx.root, folder, ctx.kind), ctx.root)
+    if entry is not None:
+        status[kind] = entry
+    return entry is not None
 
 
 def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_module: str) -> dict[str, Any]:
@@ -215,8 +248,10 @@ def _plot_summary_and_report(root: Path, device_kind: str) -> None:
     from common.plots import common as pc
     from common.report import write_report
 
-    summary = load_record(root / "metrics" / file_name(device_kind, "run_summary.json"), kind="run_summary")
-    pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
+    path = root / "metrics" / file_name(device_kind, "run_summary.json")
+    if path.exists():  # an interrupted run may have none: the report says so
+        summary = load_record(path, kind="run_summary")
+        pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
     write_report(root, device_kind)
 
 
@@ -232,7 +267,7 @@ def replot(root: Path, device_kind: str, selected) -> int:
             continue
         rec = load_record(canonical, kind=kind)
         save_record(copy, rec)
-        figs = _plot(kind, plot_module, rec, root, folder, device_kind)
+        figs = plot_or_refuse(canonical, lambda: _plot(kind, plot_module, rec, root, folder, device_kind))
         n += len(figs)
         print(f"[{kind}] {len(figs)} figure(s) redrawn")
     _plot_summary_and_report(root, device_kind)
