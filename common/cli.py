@@ -169,6 +169,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "UNET_CHANNELS": (_ints_tuple(1), "a non-empty tuple of positive integers"),
     "QUICK_CUDNN_BENCHMARK": (lambda v: isinstance(v, bool), "True or False"),
     "LADDER_INDUCTOR_TUNING": (lambda v: isinstance(v, bool), "True or False"),
+    "LADDER_COMPILED_RUNGS": (lambda v: isinstance(v, bool), "True or False"),
     "LOADER_EPOCH_WINDOW_MAX_S": (_pos, "a positive finite number of seconds"),
     "WINNER_MAX_J_PER_IMAGE": (_optional(_pos), "None (off) or a positive finite number of joules per image"),
     "LADDER_SEEDS": (_ints_tuple(0, distinct=True), "a non-empty tuple of distinct integers >= 0"),

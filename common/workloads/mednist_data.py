@@ -62,9 +62,11 @@ class MedNISTData:
 
     def problems(self) -> dict:
         """Data problems for the records and the report: every file named with its reason."""
-        return {"skipped_images": [list(x) for x in self.skipped],
-                "converted_images": [list(x) for x in self.converted],
-                "ignored_entries": [list(x) for x in self.ignored]}
+        def unique(items):  # a decoded cache may report a skipped file again
+            return [list(x) for x in dict.fromkeys(tuple(x) for x in items)]
+
+        return {"skipped_images": unique(self.skipped), "converted_images": unique(self.converted),
+                "ignored_entries": unique(self.ignored)}
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -166,16 +168,23 @@ def cap_eval(split: Split, n: int) -> Split:
 
 
 def load_mednist(data_dir, val_fraction: float, test_fraction: float, seed: int, max_train: int | None = None,
-                 max_eval: int | None = None, progress: bool = False) -> MedNISTData:
+                 max_eval: int | None = None, progress: bool = False, check: bool = True) -> MedNISTData:
     """MedNIST under ``data_dir`` split as every script splits it (stratified, seeded), with
-    optional caps on training and on validation/test images. Every image of the six class
-    folders is decoded and checked first (a few seconds for 12,000 images); the split is
-    drawn from the files that passed, so a damaged file is named, never met mid-run."""
+    optional caps on training and on validation/test images. With ``check`` (the default)
+    every image of the six class folders is decoded and checked first (a few seconds for
+    12,000 images) and the split is drawn from the files that passed, so a damaged file is
+    named, never met mid-run; the decoded parts are kept. ``check=False`` splits the file
+    list as found and decodes on demand: the caller must decode a part (``arrays``) before
+    handing its files to a DataLoader (``train_paths_labels`` drops only what was decoded)."""
     from common.data.mednist import find_images, load_manifest, mednist_root, split_dataset
     from common.errors import UserError
 
     root = mednist_root(data_dir)
     found = find_images(root)
+    if not check:
+        split = split_dataset(found.paths, found.labels, val_fraction, test_fraction, seed, max_train=max_train)
+        split = cap_eval(split, max_eval) if max_eval else split
+        return MedNISTData(split, list(CLASS_NAMES), source=load_manifest(data_dir), ignored=list(found.ignored))
     t0 = time.perf_counter()
     res = decode_images(found.paths, progress=progress)
     seconds = time.perf_counter() - t0
@@ -192,4 +201,7 @@ def load_mednist(data_dir, val_fraction: float, test_fraction: float, seed: int,
                        converted=list(res.converted), ignored=list(found.ignored),
                        decode_seconds={"all": seconds})
     data._decoded = {p: res.images[k] for k, p in enumerate(paths)}
+    for part in ("train", "val", "test"):  # every part decoded now: a caller never decodes again
+        data.arrays(part)
+    data._decoded = {}
     return data
