@@ -5,6 +5,7 @@ the record alone; ``--replot`` redraws everything from metrics/ without measurin
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import time
@@ -267,7 +268,7 @@ def replot(root: Path, device_kind: str, selected) -> int:
             continue
         rec = load_record(canonical, kind=kind)
         save_record(copy, rec)
-        figs = plot_or_refuse(canonical, lambda: _plot(kind, plot_module, rec, root, folder, device_kind))
+        figs = plot_or_refuse(canonical, functools.partial(_plot, kind, plot_module, rec, root, folder, device_kind))
         n += len(figs)
         print(f"[{kind}] {len(figs)} figure(s) redrawn")
     _plot_summary_and_report(root, device_kind)
