@@ -80,8 +80,7 @@ def _render(records, root: Path) -> None:
 @run_main
 def main(argv: list[str] | None = None) -> int:
     from common.cli import explicit_flags, validate_config, values_from_args
-    from common.comparison import COMPARISON_DIR, REPORT
-    from common.comparison.output import load_comparison_records, write_comparison
+    from common.comparison import COMPARISON_DIR
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     validate_config(values)
     results = Path(values["RESULTS_DIR"])
     out = results / COMPARISON_DIR
+    from common.runlock import run_guard
+
+    with run_guard(out):  # one writer of comparison_results at a time; SIGTERM unwinds like Ctrl-C
+        return _compare(args, values, results, out)
+
+
+def _compare(args, values, results: Path, out: Path) -> int:
+    from common.comparison import REPORT
+    from common.comparison.output import load_comparison_records, write_comparison
+
     if args.replot:
         if args.gpu or args.cpu:
             raise UserError("--replot redraws from comparison_results/metrics alone; drop --gpu/--cpu, or run "

@@ -27,9 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import config  # noqa: E402
+from common.errors import UserError, load_config, run_main  # noqa: E402
+
+config = load_config()
 from common.atomic import write_json  # noqa: E402
-from common.errors import UserError, run_main  # noqa: E402
 
 # kernel name -> family; first match wins (names from cuDNN 9, cuBLAS/cuBLASLt 12-13, inductor, ATen)
 FAMILIES: tuple[tuple[str, str], ...] = (

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import Any
 
-import config
-from common.errors import UserError
+from common.errors import UserError, load_config
+
+config = load_config()  # a broken config.py ends here with one line naming the file and line
 
 # constant -> (flag, type, help); flags override the constants of the same name
 FLAGS: dict[str, tuple[str, Any, str]] = {
@@ -95,73 +97,155 @@ def values_from_args(args: argparse.Namespace, explicit: set[str] | None = None)
     return values
 
 
-def _positive(values, name, allow_none=False, integer=True):
-    v = values.get(name)
-    if v is None and allow_none:
-        return
-    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and int(v) != v) or v <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise UserError(f"config.{name} = {v!r} is invalid: it must be {kind}; fix it in config.py or with "
-                        f"{FLAGS.get(name, ('its flag',))[0]}")
+# --- validation: one rule per constant of config.py ---------------------------------------
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pos_int(v):
+    return _int(v) and v >= 1
+
+
+def _pos(v):
+    return _num(v) and v > 0
+
+
+def _ints_tuple(lo: int, distinct: bool = False):
+    def ok(v):
+        return (isinstance(v, (tuple, list)) and len(v) > 0 and all(_int(b) and b >= lo for b in v)
+                and (not distinct or len(set(v)) == len(v)))
+    return ok
+
+
+def _optional(rule):
+    return lambda v: v is None or rule(v)
+
+
+def _text(v):
+    return isinstance(v, str) and v.strip() != ""
+
+
+def _md5(v):
+    return isinstance(v, str) and len(v) == 32 and all(c in "0123456789abcdefABCDEF" for c in v)
+
+
+def _fraction(v):
+    return _num(v) and 0 < v < 1
+
+
+# constant -> (rule, allowed values in words); every constant of config.py has one (tested)
+RULES: dict[str, tuple[Any, str]] = {
+    "DATA_DIR": (_text, "a folder path (text)"),
+    "RESULTS_DIR": (_text, "a folder path (text) that can be written"),
+    "CACHE_DIR": (_text, "a folder path (text) that can be written"),
+    "VOLUME_PATH": (_optional(_text), "None or the path of an existing NIfTI file"),
+    "LABEL_PATH": (_optional(_text), "None or the path of an existing NIfTI label file"),
+    "MEDNIST_URL": (lambda v: isinstance(v, str) and v.startswith(("https://", "http://", "file:")),
+                    "an http(s):// or file: URL"),
+    "MEDNIST_MD5": (_md5, "an md5 (32 hex digits)"),
+    "DOWNLOAD_TIMEOUT_S": (lambda v: _num(v) and 0 < v <= 3600, "a number of seconds in (0, 3600]"),
+    "SYNTHETIC_PER_CLASS": (lambda v: _int(v) and 1 <= v <= 10_000, "an integer from 1 to 10,000"),
+    "VAL_FRACTION": (_fraction, "a number strictly between 0 and 1"),
+    "TEST_FRACTION": (_fraction, "a number strictly between 0 and 1"),
+    "SEED": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "LEARNING_RATE": (lambda v: _num(v) and 0 < v <= 10, "a finite number in (0, 10]"),
+    "TARGET_VAL_ACCURACY": (_fraction, "a number strictly between 0 and 1"),
+    "ACCURACY_TOLERANCE": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "NUM_WORKERS": (_optional(lambda v: _int(v) and 0 <= v <= 1024), "None (auto) or an integer from 0 to 1024"),
+    "CPU_THREADS": (_optional(lambda v: _int(v) and 1 <= v <= 4096), "None (auto) or an integer from 1 to 4096"),
+    "SAMPLE_HZ": (lambda v: _num(v) and 0.1 <= v <= 100, "a number of Hz from 0.1 to 100"),
+    "WARMUP_STEPS": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "UNSTABLE_IQR_FRACTION": (_fraction, "a number strictly between 0 and 1"),
+    "BOOTSTRAP_RESAMPLES": (lambda v: _int(v) and 100 <= v <= 1_000_000, "an integer from 100 to 1,000,000"),
+    "VOLUME_SPACING_MM": (lambda v: _num(v) and 0.1 <= v <= 50, "a finite number of mm from 0.1 to 50"),
+    "QUICK_VOLUME_SPACING_MM": (lambda v: _num(v) and 0.1 <= v <= 50, "a finite number of mm from 0.1 to 50"),
+    "PATCH_SIZE": (lambda v: _int(v) and 8 <= v <= 512, "an integer from 8 to 512 (divisible by 2**(levels-1))"),
+    "QUICK_PATCH_SIZE": (lambda v: _int(v) and 8 <= v <= 512, "an integer from 8 to 512 (divisible by 2**(levels-1))"),
+    "UNET_CHANNELS": (_ints_tuple(1), "a non-empty tuple of positive integers"),
+    "QUICK_CUDNN_BENCHMARK": (lambda v: isinstance(v, bool), "True or False"),
+    "LADDER_INDUCTOR_TUNING": (lambda v: isinstance(v, bool), "True or False"),
+    "LADDER_COMPILED_RUNGS": (lambda v: isinstance(v, bool), "True or False"),
+    "QUICK_WARMUP_STEPS": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "EMBEDDED_MEDNIST_ARCHIVE": (_text, "a path (text) to a MedNIST-layout .tar.gz"),
+    "EMBEDDED_MEDNIST_MD5": (_md5, "an md5 (32 hex digits)"),
+    "WINNER_MAX_J_PER_IMAGE": (_optional(_pos), "None (off) or a positive finite number of joules per image"),
+    "LADDER_SEEDS": (_ints_tuple(0, distinct=True), "a non-empty tuple of distinct integers >= 0"),
+    "QUICK_LADDER_SEEDS": (_ints_tuple(0, distinct=True), "a non-empty tuple of distinct integers >= 0"),
+    "ENERGY_WINDOW_S": (_pos, "a positive finite number of seconds"),
+    "QUICK_ENERGY_WINDOW_S": (_pos, "a positive finite number of seconds"),
+    "GPU_PRICE_PER_HOUR": (_optional(_pos), "None or a positive finite number"),
+    "CPU_PRICE_PER_HOUR": (_optional(_pos), "None or a positive finite number"),
+}
+for _name in ("BATCH_SIZE", "EPOCHS", "MEASURE_STEPS", "REPEATS", "VOLUME_TRAIN_STEPS", "INFERENCE_REPEATS",
+              "QUICK_MEASURE_STEPS", "QUICK_REPEATS", "QUICK_EPOCHS", "QUICK_MAX_TRAIN_IMAGES",
+              "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS", "QUICK_CPU_BATCH_SIZE", "QUICK_CPU_EPOCHS",
+              "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES", "CPU_MEASURE_STEPS", "CPU_MAX_TRAIN_IMAGES",
+              "CPU_EPOCHS"):
+    RULES[_name] = (_pos_int, "a positive integer")
+for _name in ("AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES", "AUGMENTATION_QUALITY_IMAGES",
+              "QUICK_AUGMENTATION_QUALITY_IMAGES", "INFERENCE_THROUGHPUT_ITERS", "QUICK_INFERENCE_THROUGHPUT_ITERS",
+              "VOLUME_BATCH_SIZE", "QUICK_VOLUME_BATCH_SIZE", "VOLUME_AUGMENTATION_PATCHES",
+              "QUICK_VOLUME_AUGMENTATION_PATCHES", "RENDER_SIZE", "QUICK_RENDER_SIZE"):
+    RULES[_name] = (_pos_int, "a positive integer")
+for _name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES"):
+    RULES[_name] = (_ints_tuple(1), "a non-empty tuple of positive integers")
+for _name in ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG"):
+    RULES[_name] = (lambda v: isinstance(v, tuple) and len(v) > 0 and all(_num(a) for a in v),
+                    "a non-empty tuple of finite angles in degrees")
+
+
+def _refuse(name: str, value: Any, allowed: str) -> UserError:
+    flag = FLAGS.get(name, ("--set " + name + "=...",))[0]
+    return UserError(f"config.{name} = {value!r} is invalid: allowed is {allowed}; fix it in config.py or with {flag}")
+
+
+def writable_folder_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a folder this run writes into, or None."""
+    p = os.path.abspath(path)
+    if os.path.exists(p) and not os.path.isdir(p):
+        return "it is a file, not a folder"
+    probe = p
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is a file, so the folder cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
 
 
 def validate_config(values: dict[str, Any]) -> None:
-    """Refuse invalid constants before any work, naming the constant and the fix."""
-    for name in ("BATCH_SIZE", "EPOCHS", "MEASURE_STEPS", "REPEATS", "VOLUME_TRAIN_STEPS", "PATCH_SIZE",
-                 "INFERENCE_REPEATS", "QUICK_MEASURE_STEPS", "QUICK_REPEATS", "QUICK_EPOCHS",
-                 "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
-                 "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE",
-                 "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES", "CPU_MEASURE_STEPS",
-                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS", "AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES",
-                 "AUGMENTATION_QUALITY_IMAGES", "QUICK_AUGMENTATION_QUALITY_IMAGES", "INFERENCE_THROUGHPUT_ITERS",
-                 "QUICK_INFERENCE_THROUGHPUT_ITERS", "VOLUME_BATCH_SIZE", "QUICK_VOLUME_BATCH_SIZE",
-                 "VOLUME_AUGMENTATION_PATCHES", "QUICK_VOLUME_AUGMENTATION_PATCHES", "RENDER_SIZE",
-                 "QUICK_RENDER_SIZE"):
-        if name in values:
-            _positive(values, name)
-    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S",
-                 "ENERGY_WINDOW_S", "QUICK_ENERGY_WINDOW_S"):
-        if name in values:
-            _positive(values, name, integer=False)
-    for name in ("NUM_WORKERS",):
-        v = values.get(name)
-        if v is not None and (not isinstance(v, int) or v < 0):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be None (auto) or an integer >= 0")
-    for name in ("CPU_THREADS", "GPU_PRICE_PER_HOUR", "CPU_PRICE_PER_HOUR", "WINNER_MAX_J_PER_IMAGE"):
-        if name in values:
-            _positive(values, name, allow_none=True, integer=name == "CPU_THREADS")
-    for name in ("WARMUP_STEPS", "QUICK_WARMUP_STEPS"):
-        v = values.get(name)
-        if name in values and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be an integer >= 0")
-    _validate_kinds(values)
-    hz = values.get("SAMPLE_HZ")
-    if hz is not None and not (0.1 <= hz <= 100):
-        raise UserError(f"config.SAMPLE_HZ = {hz!r} is invalid: it must lie between 0.1 and 100 Hz (--sample-hz)")
-    for name in ("TARGET_VAL_ACCURACY", "VAL_FRACTION", "TEST_FRACTION", "UNSTABLE_IQR_FRACTION"):
-        v = values.get(name)
-        if v is not None and not (0 < v < 1):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must lie strictly between 0 and 1")
+    """Refuse invalid constants before any work: one line naming the constant, its value and
+    what is allowed. Every constant with a rule in RULES is checked; then the cross-checks."""
+    for name, value in values.items():
+        if name in RULES and not RULES[name][0](value):
+            raise _refuse(name, value, RULES[name][1])
     if values.get("VAL_FRACTION", 0) + values.get("TEST_FRACTION", 0) >= 1:
-        raise UserError("config.VAL_FRACTION + config.TEST_FRACTION must be below 1")
-    seed = values.get("SEED")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise UserError(f"config.SEED = {seed!r} is invalid: it must be an integer >= 0 (--seed)")
-    tol = values.get("ACCURACY_TOLERANCE")
-    if tol is not None and (not isinstance(tol, (int, float)) or not 0 <= tol < 1):
-        raise UserError(f"config.ACCURACY_TOLERANCE = {tol!r} is invalid: it must lie in [0, 1)")
-    for name in ("LADDER_SEEDS", "QUICK_LADDER_SEEDS"):
-        v = values.get(name)
-        if name in values and (not isinstance(v, tuple) or not v
-                               or any(isinstance(b, bool) or not isinstance(b, int) or b < 0 for b in v)):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of integers >= 0")
-    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES", "UNET_CHANNELS"):
-        v = values.get(name)
-        if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of positive integers")
+        raise UserError(f"config.VAL_FRACTION + config.TEST_FRACTION = "
+                        f"{values.get('VAL_FRACTION', 0) + values.get('TEST_FRACTION', 0)!r} is invalid: "
+                        "allowed is a sum below 1")
+    levels = len(values.get("UNET_CHANNELS") or (1,))
+    for name in ("PATCH_SIZE", "QUICK_PATCH_SIZE"):
+        if name in values and values[name] % 2 ** (levels - 1):
+            raise _refuse(name, values[name], f"a multiple of {2 ** (levels - 1)} (the UNet of UNET_CHANNELS has "
+                                              f"{levels} levels)")
+    for name in ("RESULTS_DIR", "CACHE_DIR"):
+        if isinstance(values.get(name), str):
+            problem = writable_folder_problem(values[name])
+            if problem:
+                raise _refuse(name, values[name], f"a folder that can be written ({problem})")
     for name in ("VOLUME_PATH", "LABEL_PATH"):
         v = values.get(name)
-        if v is not None and not os.path.exists(v):
+        if v is not None and not os.path.isfile(v):
             flag = FLAGS[name][0]
             raise UserError(f"{v}: file not found (config.{name} / {flag}); give an existing NIfTI file or leave it "
                             f"unset for the MNI152 default")
@@ -169,30 +253,3 @@ def validate_config(values: dict[str, Any]) -> None:
         raise UserError("--label needs --volume (config.LABEL_PATH is set but config.VOLUME_PATH is not)")
 
 
-def _validate_kinds(values: dict[str, Any]) -> None:
-    """Switches, names and angles: the constants that are neither counts nor fractions."""
-    import math
-    import re
-
-    for name in ("LADDER_INDUCTOR_TUNING", "LADDER_COMPILED_RUNGS", "QUICK_CUDNN_BENCHMARK"):
-        if name in values and not isinstance(values[name], bool):
-            raise UserError(f"config.{name} = {values[name]!r} is invalid: it must be True or False")
-    for name in ("DATA_DIR", "RESULTS_DIR", "CACHE_DIR"):
-        v = values.get(name)
-        if name in values and (not isinstance(v, str) or not v.strip()):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be a folder name (a non-empty string)")
-    url = values.get("MEDNIST_URL")
-    if "MEDNIST_URL" in values and (not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url)):
-        raise UserError(f"config.MEDNIST_URL = {url!r} is invalid: it must be an http(s):// or file:// address")
-    for name in ("MEDNIST_MD5", "EMBEDDED_MEDNIST_MD5"):
-        md5 = values.get(name)
-        if name in values and (not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5)):
-            raise UserError(f"config.{name} = {md5!r} is invalid: it must be 32 lower-case hex digits")
-    v = values.get("EMBEDDED_MEDNIST_ARCHIVE")
-    if "EMBEDDED_MEDNIST_ARCHIVE" in values and (not isinstance(v, str) or not v.strip()):
-        raise UserError(f"config.EMBEDDED_MEDNIST_ARCHIVE = {v!r} is invalid: it must be a path (a non-empty string)")
-    for name in ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG"):
-        v = values.get(name)
-        if name in values and (not isinstance(v, tuple) or not v or any(
-                isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) for a in v)):
-            raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of angles in degrees")

@@ -27,8 +27,32 @@ def run_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | N
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             return err.exit_code
-        except KeyboardInterrupt:
-            print("interrupted; results written so far are kept", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as err:  # SIGINT, or SIGTERM turned into common.runlock.Terminated
+            from common.runlock import interrupt_exit_code, interrupt_name
+
+            print(f"interrupted ({interrupt_name(err)}); results written so far are kept", file=sys.stderr)
+            return interrupt_exit_code(err)
 
     return wrapper
+
+
+def load_config(name: str = "config"):
+    """Import the settings module ``config.py``; a file that does not import (a syntax
+    error, a bad expression) ends the process with one line naming the file and the line,
+    never a traceback. Scripts call it before anything else imports ``config``."""
+    import importlib
+    import traceback
+
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as err:
+        where = f"{err.filename}, line {err.lineno}"
+        print(f"error: {where}: {err.msg}: fix that line of config.py (each setting is NAME = value)", file=sys.stderr)
+    except Exception as err:  # an expression in config.py that raises
+        sys.modules.pop(name, None)
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith(f"{name}.py")]
+        where = f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else f"{name}.py"
+        print(f"error: {where}: {type(err).__name__}: {err}: fix that line of config.py", file=sys.stderr)
+    raise SystemExit(2)

@@ -65,3 +65,16 @@ def load_record(path: str | Path, kind: str | None = None) -> Record:
         raise UserError(f"{path}: field 'kind' is {raw['kind']!r}, expected {kind!r}")
     known = {f for f in Record.__dataclass_fields__}
     return Record(**{k: v for k, v in raw.items() if k in known})
+
+
+def plot_or_refuse(path: str | Path, draw):
+    """Run ``draw()`` (a plotter reading a record loaded from ``path``); a field the record
+    lacks becomes one line naming the file and the field, not a traceback."""
+    try:
+        return draw()
+    except KeyError as err:
+        raise UserError(f"{path}: field {err.args[0]!r} missing; the record is incomplete or from another version: "
+                        "re-run its section (--sections NAME) or the analysis") from None
+    except (TypeError, IndexError) as err:
+        raise UserError(f"{path}: a field has an unexpected shape ({type(err).__name__}: {err}); re-run its "
+                        "section (--sections NAME) or the analysis") from None

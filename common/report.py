@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import write_json, write_text
+from common.errors import UserError
 from common.key_numbers import key_numbers
 from common.layout import SECTIONS, file_name, record_paths
 from common.measure.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, UNSTABLE_IQR_FRACTION
@@ -35,9 +36,13 @@ def write_report(root: Path, device: str) -> Path:
     reports = root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     dev_name = "GPU" if device == "cuda" else "CPU"
-    lines = [f"# {dev_name} analysis report", ""] + _environment_lines(env)
+    lines = [f"# {dev_name} analysis report", ""] + _environment_lines(env, summary)
     lines += ["", "## Key numbers", "", "| | |", "|---|---|"]
-    kn = key_numbers(records)
+    try:
+        kn = key_numbers(records)
+    except (KeyError, TypeError, IndexError) as err:
+        raise UserError(f"{root / 'metrics'}: a record lacks field {err} needed for the key numbers; re-run the "
+                        "section whose record it is (--sections NAME), or the analysis") from None
     lines += [f"| {k} | {v} |" for k, v in kn] or ["| (no section finished) | |"]
     key_png = file_name(device, "key_numbers.png")
     lines += ["", f"![key numbers]({key_png})"]
@@ -53,7 +58,7 @@ def write_report(root: Path, device: str) -> Path:
     return path
 
 
-def _environment_lines(env: dict[str, Any]) -> list[str]:
+def _environment_lines(env: dict[str, Any], summary: Record | None = None) -> list[str]:
     lines: list[str] = []
     ds = env.get("dataset") or {}
     cfg = env.get("config") or {}
@@ -65,6 +70,7 @@ def _environment_lines(env: dict[str, Any]) -> list[str]:
                   "in the repository): numbers on it describe the pipeline on few images, not the full dataset.", ""]
     if cfg.get("quick"):
         lines += ["> Quick mode: fewer steps, repeats, epochs and images than the default run.", ""]
+    lines += interruption_lines(summary)
     lines += ["## Environment", "", "| | |", "|---|---|"]
     env_rows = environment_rows(env)
     return lines + [f"| {k} | {v} |" for k, v in env_rows]
@@ -143,9 +149,7 @@ def _figure_lines(root: Path, device: str, records: dict[str, Record], summary: 
 def _summary_lines(summary: Record | None) -> list[str]:
     lines: list[str] = []
     if summary is not None:
-        skipped = summary.data.get("skipped_images") or []
-        lines += ["## Data problems", "", f"{len(skipped)} image(s) could not be decoded and were skipped."]
-        lines += [f"- `{p}`: {why}" for p, why in skipped[:50]]
+        lines += data_problem_lines(summary.data)
         lines += ["", "## Sampler overhead", ""]
         for name, ov in (summary.data.get("sampler_overhead") or {}).items():
             lines.append(f"- {name}: {ov.get('samples')} samples, mean read {_f(ov.get('mean_read_ms'), '{:.2f}')} "
@@ -202,3 +206,39 @@ def _key_numbers_figure(rows, env, path: Path, dev_name: str) -> None:
         y -= 1.0 / max(len(rows), 1)
     fig.suptitle(f"{dev_name} analysis: key numbers ({env.get('time_utc', '')})", fontsize=11)
     save_figure(fig, path)
+
+
+def data_problem_lines(data: dict, limit: int = 200) -> list[str]:
+    """The report's "Data problems" section: every skipped, converted or ignored file named
+    (up to ``limit`` of each, the rest counted), with the rule that was applied."""
+    lines = ["## Data problems", "",
+             "Every image was decoded and checked before any section ran (`common/data/imagecheck.py`): a file that "
+             "cannot be decoded, is not 64x64 or is deeper than 8 bits is skipped; an 8-bit image that is not "
+             "grayscale is converted to grayscale; entries that are not one of the six class folders, or not an "
+             "image inside one, are ignored.", ""]
+    groups = (("skipped_images", "image(s) could not be used and were skipped"),
+              ("converted_images", "image(s) were converted to 8-bit grayscale"),
+              ("ignored_entries", "entry(ies) of the data folder were ignored (never a class, never a sample)"))
+    for key, text in groups:
+        items = data.get(key) or []
+        lines.append(f"{len(items)} {text}.")
+        lines += [f"- `{p}`: {why}" for p, why in items[:limit]]
+        if len(items) > limit:
+            lines.append(f"- ... and {len(items) - limit} more (all of them in the run summary record)")
+        lines.append("")
+    return lines
+
+
+def interruption_lines(summary: Record | None) -> list[str]:
+    """A banner saying which sections did not finish, when the run was interrupted or left
+    no summary."""
+    if summary is None:
+        return ["> **No run summary**: the run that wrote these records did not finish. Sections without a record "
+                "below were not run; `--resume` finishes the run.", ""]
+    intr = summary.data.get("interrupted")
+    if not intr:
+        return []
+    done = ", ".join(intr.get("finished") or []) or "none"
+    missing = ", ".join(intr.get("not_run") or []) or "none"
+    return [f"> **This run was interrupted ({intr.get('signal')})** during {intr.get('during') or 'set-up'}. "
+            f"Finished: {done}. Not run: {missing}. Run the same command with `--resume` to finish it.", ""]

@@ -41,12 +41,24 @@ ZOOM_RANGE = (0.9, 1.1)
 PROB = 0.5
 
 
+def _load_image():
+    """The tutorial's LoadImage, reading with PIL and converting as the decode-and-check rule
+    does (``common.data.imagecheck.to_grayscale``: 8-bit non-grayscale modes -> L), so a
+    converted file gives the recipe the same pixels as every other data path."""
+    from monai.data import PILReader
+    from monai.transforms import LoadImage
+
+    from common.data.imagecheck import to_grayscale
+
+    return LoadImage(reader=PILReader(converter=to_grayscale), image_only=True)
+
+
 def tutorial_train_transforms(load: bool = True) -> list:
     """The MONAI MedNIST tutorial's training chain. ``load=False`` drops LoadImage and
     EnsureChannelFirst, for inputs that are already decoded (1, H, W) tensors."""
-    from monai.transforms import EnsureChannelFirst, LoadImage, RandFlip, RandRotate, RandZoom, ScaleIntensity
+    from monai.transforms import EnsureChannelFirst, RandFlip, RandRotate, RandZoom, ScaleIntensity
 
-    chain: list = [LoadImage(image_only=True), EnsureChannelFirst()] if load else []
+    chain: list = [_load_image(), EnsureChannelFirst()] if load else []
     chain += [
         ScaleIntensity(),
         RandRotate(range_x=ROTATE_RANGE, prob=PROB, keep_size=True),
@@ -57,9 +69,9 @@ def tutorial_train_transforms(load: bool = True) -> list:
 
 
 def tutorial_val_transforms(load: bool = True) -> list:
-    from monai.transforms import EnsureChannelFirst, LoadImage, ScaleIntensity
+    from monai.transforms import EnsureChannelFirst, ScaleIntensity
 
-    chain: list = [LoadImage(image_only=True), EnsureChannelFirst()] if load else []
+    chain: list = [_load_image(), EnsureChannelFirst()] if load else []
     return chain + [ScaleIntensity()]
 
 

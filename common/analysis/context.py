@@ -59,7 +59,13 @@ class Context:
 
             s = self.settings
             self._data = load_mednist(s.data_dir, s.val_fraction, s.test_fraction, s.seed,
-                                      max_train=s.max_train_images, max_eval=s.max_eval_images)
+                                      max_train=s.max_train_images, max_eval=s.max_eval_images,
+                                      progress=self.progress)
+            bad = self._data.problems()
+            if any(bad.values()):
+                print(f"data: {len(bad['skipped_images'])} image(s) skipped, {len(bad['converted_images'])} "
+                      f"converted, {len(bad['ignored_entries'])} other entry(ies) ignored (named in the report)",
+                      flush=True)
         return self._data
 
     def save_arrays(self, path: Path, arrays: dict[str, np.ndarray]) -> Path:

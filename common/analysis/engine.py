@@ -5,6 +5,7 @@ the record alone; ``--replot`` redraws everything from metrics/ without measurin
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import time
@@ -19,7 +20,8 @@ from common.atomic import write_text
 from common.cli import add_config_flags, validate_config, values_from_args
 from common.errors import UserError
 from common.layout import ALWAYS_LAST, SECTION_NAMES, SECTIONS, Section, file_name, tree_name
-from common.records import Record, load_record, save_record
+from common.records import Record, load_record, plot_or_refuse, save_record
+from common.runlock import interruption, resumed_status, run_guard
 
 FLAG_NAMES = ["DATA_DIR", "RESULTS_DIR", "VOLUME_PATH", "LABEL_PATH", "BATCH_SIZE", "LEARNING_RATE", "EPOCHS",
               "TARGET_VAL_ACCURACY", "NUM_WORKERS", "CPU_THREADS", "SAMPLE_HZ", "WARMUP_STEPS", "MEASURE_STEPS",
@@ -40,6 +42,9 @@ def build_parser(device: str) -> argparse.ArgumentParser:
     p.add_argument("--sections", default=None,
                    help="comma-separated subset of sections to run (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the sections whose records are complete (status ok, same settings) and measure only "
+                        "the others: finishes an interrupted run")
     add_config_flags(p, FLAG_NAMES)
     from common.cli import add_set_flag
 
@@ -84,9 +89,13 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     validate_config(values)
     selected = _selected(args.sections)
     root = Path(values["RESULTS_DIR"]) / tree_name(device_kind)
-    if args.replot:
-        return replot(root, device_kind, selected)
+    with run_guard(root):  # one writer per results tree; SIGTERM unwinds like Ctrl-C
+        if args.replot:
+            return replot(root, device_kind, selected)
+        return _run(args, values, selected, root, device_kind)
 
+
+def _run(args, values, selected, root: Path, device_kind: str) -> int:
     import torch
 
     if device_kind == "cuda" and not torch.cuda.is_available():
@@ -100,7 +109,7 @@ def run(argv: list[str] | None, device_kind: str) -> int:
     from common.measure import stats
 
     with stats.using(settings.bootstrap_resamples, settings.unstable_iqr_fraction):
-        return _analyze(settings, root, selected, progress=not args.no_progress)
+        return _analyze(settings, root, selected, progress=not args.no_progress, resume=args.resume)
 
 
 def _context(settings: Settings, root: Path, selected: list[Section], progress: bool) -> Context:
@@ -125,7 +134,7 @@ def _context(settings: Settings, root: Path, selected: list[Section], progress: 
     return ctx
 
 
-def _analyze(settings: Settings, root: Path, selected: list[Section], progress: bool) -> int:
+def _analyze(settings: Settings, root: Path, selected: list[Section], progress: bool, resume: bool = False) -> int:
     from common.measure.energy import EnergyMeter
     from common.measure.samplers import Monitor
 
@@ -140,9 +149,41 @@ def _analyze(settings: Settings, root: Path, selected: list[Section], progress: 
     monitor = Monitor(settings.sample_hz, gpu_index=gpu_index)
     ctx.energy = EnergyMeter(gpu_index=gpu_index, device=str(ctx.device))
     ctx.monitor = monitor
-    with monitor:
+    interrupted = None
+    try:
+        _sections(ctx, resume, selected, status, section_spans)
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM (common.runlock): write what finished, then exit
+        interrupted = err
+    _write_trace(ctx, monitor, section_spans)
+    summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
+                     data={"sections": status, "wall_s": time.perf_counter() - started,
+                           "settings": settings.to_dict(), "sampler_overhead": {
+                               s.name: s.overhead() for s in monitor.samplers},
+                           "sampler_unavailable": monitor.unavailable,
+                           **(ctx._data.problems() if ctx._data else {})},
+                     notes=list(settings.notes))
+    if interrupted is not None:
+        summary.data["interrupted"] = interruption(interrupted, selected, status)
+    save_record(layout.summary_path(root, device_kind), summary)
+    _plot_summary_and_report(root, device_kind)
+    if interrupted is not None:
+        raise interrupted
+    failed = [k for k, v in status.items() if v["status"] == "error"]
+    print(f"done in {time.perf_counter() - started:.0f} s; report: "
+          f"{root / 'reports' / file_name(device_kind, 'report.md')}")
+    if failed:
+        print(f"error: section(s) failed: {', '.join(failed)} (see metrics/*_error.txt)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _sections(ctx: Context, resume: bool, selected: list[Section], status: dict, section_spans: list) -> None:
+    """Measure, write and plot each selected section (the sampling one last)."""
+    with ctx.monitor:
         for sec in selected:
             if sec.name == ALWAYS_LAST:
+                continue
+            if resume and _resumed(ctx, status, sec):
                 continue
             t0 = time.perf_counter()
             print(f"[{sec.name}] measuring ...", flush=True)
@@ -156,25 +197,9 @@ def _analyze(settings: Settings, root: Path, selected: list[Section], progress: 
     ctx.cache["section_spans"] = section_spans
     if any(s.name == ALWAYS_LAST for s in selected):
         sec = layout.section(ALWAYS_LAST)
-        rec = _measure(ctx, sec.name, sec.measure)
-        status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
-    _write_trace(ctx, monitor, section_spans)
-    summary = Record(kind="run_summary", device=device_kind, environment=ctx.environment,
-                     data={"sections": status, "wall_s": time.perf_counter() - started,
-                           "settings": settings.to_dict(), "sampler_overhead": {
-                               s.name: s.overhead() for s in monitor.samplers},
-                           "sampler_unavailable": monitor.unavailable,
-                           "skipped_images": [list(x) for x in (ctx._data.skipped if ctx._data else [])]},
-                     notes=list(settings.notes))
-    save_record(layout.summary_path(root, device_kind), summary)
-    _plot_summary_and_report(root, device_kind)
-    failed = [k for k, v in status.items() if v["status"] == "error"]
-    print(f"done in {time.perf_counter() - started:.0f} s; report: "
-          f"{root / 'reports' / file_name(device_kind, 'report.md')}")
-    if failed:
-        print(f"error: section(s) failed: {', '.join(failed)} (see metrics/*_error.txt)", file=sys.stderr)
-        return 3
-    return 0
+        if not (resume and _resumed(ctx, status, sec)):
+            rec = _measure(ctx, sec.name, sec.measure)
+            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
 
 
 def _measure(ctx: Context, kind: str, module: str) -> Record:
@@ -190,6 +215,16 @@ def _measure(ctx: Context, kind: str, module: str) -> Record:
         write_text(ctx.root / "metrics" / file_name(ctx.kind, f"{kind}_error.txt"), tb)
         return Record(kind=kind, device=ctx.kind, data={}, environment=ctx.environment, status="error",
                       reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+
+
+def _resumed(ctx: Context, status: dict, sec: Section) -> bool:
+    """--resume: keep a finished record (its figures redrawn); False if it must be measured."""
+    entry = resumed_status(layout.record_paths(ctx.root, ctx.kind, sec.name, sec.folder)[0], sec.name,
+                           ctx.settings.to_dict(), lambda rec: _plot(sec.name, sec.plot, rec, ctx.root, sec.folder,
+                                                                     ctx.kind), ctx.root)
+    if entry is not None:
+        status[sec.name] = entry
+    return entry is not None
 
 
 def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_module: str) -> dict[str, Any]:
@@ -224,8 +259,10 @@ def _plot_summary_and_report(root: Path, device_kind: str) -> None:
     from common.report import write_report
     from common.tree_outputs import finish_tree
 
-    summary = load_record(root / "metrics" / file_name(device_kind, "run_summary.json"), kind="run_summary")
-    pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
+    path = layout.summary_path(root, device_kind)
+    if path.exists():  # an interrupted run may have none: the report says so
+        summary = load_record(path, kind="run_summary")
+        pc.run_summary_figure(summary, root / "metrics" / file_name(device_kind, "run_overview.png"))
     finish_tree(root, file_name(device_kind, ""), write_report(root, device_kind))
 
 
@@ -242,7 +279,7 @@ def replot(root: Path, device_kind: str, selected) -> int:
             continue
         rec = load_record(canonical, kind=kind)
         save_record(copy, rec)
-        figs = _plot(kind, plot_module, rec, root, folder, device_kind)
+        figs = plot_or_refuse(canonical, functools.partial(_plot, kind, plot_module, rec, root, folder, device_kind))
         n += len(figs)
         print(f"[{kind}] {len(figs)} figure(s) redrawn")
     _plot_summary_and_report(root, device_kind)

@@ -27,11 +27,17 @@ class _Interrupted(Exception):
 
 
 def md5sum(path: str | os.PathLike, chunk: int = CHUNK) -> str:
-    digest = hashlib.md5()
+    return digests(path, chunk)[0]
+
+
+def digests(path: str | os.PathLike, chunk: int = CHUNK) -> tuple[str, str]:
+    """(md5, sha256) of a file, in one read."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
 
 
 def disk_error(err: OSError, where: str | os.PathLike) -> UserError | None:

@@ -16,7 +16,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
-from common.data.download import disk_error, md5sum
+from common.atomic import current_umask
+from common.data.download import digests, disk_error
 from common.data.mednist import CLASS_NAMES, FOLDER, build_manifest, layout_problem, write_manifest
 from common.errors import UserError
 
@@ -118,6 +119,43 @@ def _bar(items: list, progress: bool, desc: str):
     return tqdm(items, desc=desc, unit="file", disable=not progress)
 
 
+_STREAMS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "lzma"}
+
+
+def check_compression(archive: str | os.PathLike) -> str:
+    """Read a compressed archive to its end so that its checksums are verified (gzip: CRC-32
+    and length of every member; bz2: block CRCs; xz: its check; zip: every member's CRC-32);
+    tarfile alone stops at the end-of-archive blocks and never reads the gzip trailer. The
+    format name; UserError for a truncated or corrupt archive."""
+    import bz2
+    import gzip
+    import lzma
+
+    archive = Path(archive)
+    with open(archive, "rb") as fh:
+        head = fh.read(6)
+    kind = next((k for magic, k in _STREAMS.items() if head.startswith(magic)), None)
+    try:
+        if kind:
+            opener = {"gzip": gzip.open, "bz2": bz2.open, "lzma": lzma.open}[kind]
+            with opener(archive, "rb") as stream:
+                while stream.read(CHUNK_UNPACKED):
+                    pass
+            return kind
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"CRC-32 mismatch in member {bad!r}")
+            return "zip"
+    except (*_ARCHIVE_ERRORS, OSError, lzma.LZMAError) as err:
+        raise _corrupt(archive, err) from None
+    return "tar"
+
+
+CHUNK_UNPACKED = 4 << 20
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, progress: bool = False) -> int:
     """Check every member of ``archive``, then extract it into ``dest``; the member count.
     UserError for a refused member or a truncated/corrupt archive."""
@@ -149,14 +187,39 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, progress: 
 # --- staging and installation -----------------------------------------------------------
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_debris(data_dir: str | os.PathLike) -> list[Path]:
+    """Remove staging and old-tree folders left in ``data_dir`` by runs that were killed
+    (their pid, in the folder name, is no longer running); the paths removed."""
+    removed = []
+    for path in Path(data_dir).glob(f".{FOLDER}-*-*"):
+        match = re.match(rf"\.{FOLDER}-(staging|old)-(\d+)-", path.name)
+        if path.is_dir() and match and not _pid_alive(int(match.group(2))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def staging_dir(data_dir: str | os.PathLike) -> Iterator[Path]:
-    """A temporary folder inside ``data_dir``, always removed on exit; a full or unwritable
-    disk becomes a UserError."""
+    """A temporary folder inside ``data_dir`` named after this process, always removed on
+    exit (SIGTERM too, where the script turns it into an exception: common.runlock); debris
+    of killed runs is removed first. A full or unwritable disk becomes a UserError."""
     data_dir = Path(data_dir)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-staging-", dir=data_dir))
+        for path in clean_debris(data_dir):
+            print(f"note: removed {path}, left by an interrupted run")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-staging-{os.getpid()}-", dir=data_dir))
     except OSError as err:
         raise (disk_error(err, data_dir) or err) from None
     try:
@@ -173,8 +236,9 @@ def install_tree(staged: str | os.PathLike, data_dir: str | os.PathLike) -> Path
     target = data_dir / FOLDER
     old = None
     if target.is_symlink() or target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-old-", dir=data_dir)) / FOLDER
+        old = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-old-{os.getpid()}-", dir=data_dir)) / FOLDER
         os.rename(target, old)
+    os.chmod(staged, 0o777 & ~current_umask())  # mkdtemp made it 0700
     os.rename(staged, target)
     if old is not None:
         if old.is_symlink():
@@ -189,20 +253,24 @@ def extract_mednist(
     *,
     source: str = "archive",
     url: str | None = None,
-    archive_md5: str | None = None,
     expected_md5: str | None = None,
+    official_md5: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Extract and verify a MedNIST archive into DIR/MedNIST (with its manifest); the root."""
+    """Check a MedNIST archive (md5 when one is expected, its compression checksums read to
+    the end, every member), extract it into a staging folder, check its layout, then rename
+    it onto DIR/MedNIST with its manifest (md5, sha256, and whether it is the official
+    archive). Nothing replaces the old tree before all of that passed. The root."""
     archive = Path(archive)
     if not archive.is_file():
         raise UserError(f"archive {archive} not found: pass the path of a MedNIST.tar.gz (or .zip) to --from-archive")
-    actual = archive_md5 or md5sum(archive)
-    if expected_md5 and actual != expected_md5.lower():
+    md5, sha256 = digests(archive)
+    if expected_md5 and md5 != expected_md5.lower():
         raise UserError(
-            f"checksum mismatch for {archive}: expected md5 {expected_md5}, got {actual}; "
+            f"checksum mismatch for {archive}: expected md5 {expected_md5}, got {md5}; "
             "use the right archive, or pass its md5 with --md5"
         )
+    check_compression(archive)
     with staging_dir(data_dir) as tmp:
         safe_extract(archive, tmp, progress=progress)
         staged = tmp / FOLDER
@@ -212,6 +280,8 @@ def extract_mednist(
                 f"archive {archive} does not hold the MedNIST layout ({problem}): expected "
                 f"{FOLDER}/<class>/*.jpeg for {', '.join(CLASS_NAMES)}; nothing was kept"
             )
-        manifest = build_manifest(staged, source, url=url, archive_path=archive, archive_md5=actual, synthetic=False)
+        official = bool(official_md5) and md5 == official_md5.lower()
+        manifest = build_manifest(staged, source, url=url, archive_path=archive, archive_md5=md5,
+                                  archive_sha256=sha256, verified_official=official, synthetic=False)
         write_manifest(staged, manifest)
         return install_tree(staged, data_dir)

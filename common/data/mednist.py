@@ -14,11 +14,11 @@ import numpy as np
 from PIL import Image
 
 from common.atomic import write_json
+from common.data.imagecheck import IMAGE_SIZE, DecodeResult, check_image, decode_images  # noqa: F401 (re-exported)
 from common.errors import UserError
 
 CLASS_NAMES = ("AbdomenCT", "BreastMRI", "CXR", "ChestCT", "Hand", "HeadCT")
 FOLDER = "MedNIST"
-IMAGE_SIZE = (64, 64)  # width, height
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -61,12 +61,9 @@ def layout_problem(root: str | os.PathLike) -> str | None:
         return f"no {FOLDER}/ folder"
     counts = count_images(root)
     missing = [c for c in CLASS_NAMES if counts.get(c, 0) == 0]
-    extra = [c for c, n in counts.items() if c not in CLASS_NAMES and n > 0]
     if missing:
         return f"no images for class(es) {', '.join(missing)} in {FOLDER}/<class>/"
-    if extra:
-        return f"unexpected class folder(s) {', '.join(extra)} in {FOLDER}/"
-    return None
+    return None  # other folders are ignored (find_images names them), never a class
 
 
 def _sample_images(root: Path, counts: dict[str, int]) -> dict:
@@ -104,6 +101,8 @@ def build_manifest(
     url: str | None = None,
     archive_path: str | os.PathLike | None = None,
     archive_md5: str | None = None,
+    archive_sha256: str | None = None,
+    verified_official: bool = False,
     synthetic: bool = False,
     extra: dict | None = None,
 ) -> dict:
@@ -116,9 +115,12 @@ def build_manifest(
         "url": url,
         "archive_path": str(Path(archive_path).resolve()) if archive_path else None,
         "archive_md5": archive_md5,
+        "archive_sha256": archive_sha256,
+        "verified_official": bool(verified_official),  # md5 equal to the official archive's
         "class_counts": counts,
         "total": sum(counts.values()),
         **_sample_images(root, counts),
+        "ignored_entries": [[str(Path(p).relative_to(root)), why] for p, why in find_images(root).ignored],
         "synthetic": bool(synthetic),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -144,7 +146,7 @@ def verify_tree(root: str | os.PathLike) -> str | None:
     if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
         return f"{root / MANIFEST_NAME} is not a version-{MANIFEST_VERSION} manifest"
     expected = manifest.get("class_counts") or {}
-    on_disk = {c: n for c, n in count_images(root).items() if n > 0}
+    on_disk = {c: n for c, n in count_images(root).items() if n > 0 and c in CLASS_NAMES}
     if on_disk != expected:
         diff = sorted(c for c in set(on_disk) | set(expected) if on_disk.get(c) != expected.get(c))
         first = diff[0]
@@ -178,20 +180,50 @@ def load_manifest(data_dir: str | os.PathLike) -> dict:
 # --- discovery and split ------------------------------------------------------------
 
 
-def list_images(root: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:
-    """(paths, labels, class_names): class names are the sorted folder names (as in the
-    MONAI tutorial), labels their indices, paths sorted within each class."""
+@dataclass
+class ImageList:
+    paths: list[str]
+    labels: list[int]  # index into CLASS_NAMES
+    ignored: list[tuple[str, str]]  # (path, why): entries that are neither a class folder nor an image in one
+
+
+def find_images(root: str | os.PathLike) -> ImageList:
+    """The image files of the six MedNIST class folders, labelled by CLASS_NAMES' order (the
+    sorted names, as in the MONAI tutorial). Anything else in ``root`` (another folder, a
+    stray file) or in a class folder (a subfolder, a file without an image extension) is
+    listed in ``ignored`` and never becomes a label or a sample."""
     root = Path(root)
-    with os.scandir(root) as entries:
-        class_names = sorted(e.name for e in entries if e.is_dir())
     paths: list[str] = []
     labels: list[int] = []
-    for label, cls in enumerate(class_names):
+    ignored: list[tuple[str, str]] = []
+    with os.scandir(root) as entries:
+        top = sorted((e.name, e.is_dir()) for e in entries)
+    for name, is_dir in top:
+        if name == MANIFEST_NAME or name in CLASS_NAMES and is_dir:
+            continue
+        why = f"not one of the six MedNIST class folders ({', '.join(CLASS_NAMES)})" if is_dir else \
+            "a file beside the class folders"
+        ignored.append((str(root / name), why))
+    for label, cls in enumerate(CLASS_NAMES):
+        if not (root / cls).is_dir():
+            continue
         with os.scandir(root / cls) as entries:
-            names = sorted(e.name for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
-        paths.extend(str(root / cls / n) for n in names)
-        labels.extend([label] * len(names))
-    return paths, labels, class_names
+            items = sorted((e.name, e.is_file()) for e in entries)
+        for name, is_file in items:
+            if is_file and name.lower().endswith(IMAGE_EXTENSIONS):
+                paths.append(str(root / cls / name))
+                labels.append(label)
+            else:
+                why = "a folder inside a class folder" if not is_file else \
+                    f"not an image file name (expected {', '.join(IMAGE_EXTENSIONS)})"
+                ignored.append((str(root / cls / name), why))
+    return ImageList(paths, labels, ignored)
+
+
+def list_images(root: str | os.PathLike) -> tuple[list[str], list[int], list[str]]:
+    """(paths, labels, class_names) of the six class folders (see ``find_images``)."""
+    found = find_images(root)
+    return found.paths, found.labels, list(CLASS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -265,46 +297,3 @@ def split_dataset(
         cols[f"{key}_paths"] = [str(p) for p, _ in items]
         cols[f"{key}_labels"] = [int(lab) for _, lab in items]
     return Split(**cols)
-
-
-# --- decoding -----------------------------------------------------------------------
-
-
-@dataclass
-class DecodeResult:
-    images: np.ndarray  # uint8, (N, 64, 64)
-    kept_indices: list[int]  # indices into the input paths that were decoded
-    skipped: list[tuple[str, str]]  # (path, reason)
-
-
-def _decode_one(path: str) -> np.ndarray | str:
-    """The image as a (64, 64) uint8 array, or the reason it was skipped."""
-    try:
-        with Image.open(path) as im:
-            if im.size != IMAGE_SIZE:
-                return f"size {im.width}x{im.height}, expected {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"
-            if im.mode != "L":
-                im = im.convert("L")
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        return f"unreadable: {type(err).__name__}: {err}"
-
-
-def decode_images(paths: list[str], progress: bool = False) -> DecodeResult:
-    """Decode images to uint8 (N, 64, 64), converting to grayscale; an unreadable or
-    wrongly sized image is skipped and named with its reason, never fatal. (About 0.1 ms
-    per image on one core; threads do not help, decoding is mostly GIL-bound.)"""
-    from tqdm import tqdm
-
-    paths = [str(p) for p in paths]
-    images = np.empty((len(paths), IMAGE_SIZE[1], IMAGE_SIZE[0]), dtype=np.uint8)
-    kept: list[int] = []
-    skipped: list[tuple[str, str]] = []
-    for i, path in enumerate(tqdm(paths, desc="decode", unit="img", disable=not progress)):
-        out = _decode_one(path)
-        if isinstance(out, str):
-            skipped.append((path, out))
-        else:
-            images[len(kept)] = out
-            kept.append(i)
-    return DecodeResult(images=images[: len(kept)].copy() if skipped else images, kept_indices=kept, skipped=skipped)

@@ -16,6 +16,8 @@ from common.errors import UserError
 
 GENERATOR_VERSION = 1
 _N = 64
+MAX_PER_CLASS = 10_000  # MedNIST's largest class holds 10,000 images; more would only fill the disk
+BYTES_PER_IMAGE = 4096  # a 64x64 JPEG at quality 92 takes 1-3 KiB, plus its directory entry
 
 
 def _ellipse(x, y, cx, cy, rx, ry):
@@ -102,18 +104,33 @@ def synthetic_image(cls: str, rng: np.random.Generator) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def generate_synthetic(data_dir: str | os.PathLike, n_per_class: int, seed: int = 0) -> Path:
+def generate_synthetic(data_dir: str | os.PathLike, n_per_class: int, seed: int = 0, progress: bool = True) -> Path:
     """Write DIR/MedNIST/<class>/NNNNNN.jpeg and a manifest marked synthetic; the tree is
     staged in DIR and renamed into place once complete. Returns DIR/MedNIST."""
-    if int(n_per_class) < 1:
-        raise UserError(f"--synthetic needs at least 1 image per class, got {n_per_class}")
-    with staging_dir(data_dir) as tmp:
+    import shutil
+
+    from tqdm import tqdm
+
+    n = int(n_per_class)
+    if not 1 <= n <= MAX_PER_CLASS:
+        raise UserError(f"--synthetic {n_per_class} is out of range: give 1 to {MAX_PER_CLASS:,} images per class")
+    need = n * len(CLASS_NAMES) * BYTES_PER_IMAGE
+    probe = Path(data_dir)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise UserError(f"--synthetic {n} needs about {need / 2**20:.0f} MiB but {probe} has {free / 2**20:.0f} MiB "
+                        "free: give a smaller count or another --data-dir")
+    with staging_dir(data_dir) as tmp, tqdm(total=n * len(CLASS_NAMES), desc="synthetic", unit="img",
+                                            disable=not progress) as bar:
         staged = tmp / FOLDER
         for ci, cls in enumerate(CLASS_NAMES):
             rng = np.random.default_rng([seed, ci])
             (staged / cls).mkdir(parents=True)
-            for i in range(int(n_per_class)):
+            for i in range(n):
                 Image.fromarray(synthetic_image(cls, rng)).save(staged / cls / f"{i:06d}.jpeg", quality=92)
-        extra = {"n_per_class": int(n_per_class), "seed": int(seed), "generator_version": GENERATOR_VERSION}
+                bar.update()
+        extra = {"n_per_class": n, "seed": int(seed), "generator_version": GENERATOR_VERSION}
         write_manifest(staged, build_manifest(staged, "synthetic", synthetic=True, extra=extra))
         return install_tree(staged, data_dir)

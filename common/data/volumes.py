@@ -80,8 +80,16 @@ def _read_nifti(path: str | os.PathLike, what: str):
     return data, img
 
 
-def _spacing(img) -> tuple[float, float, float]:
-    return tuple(float(z) for z in img.header.get_zooms()[:3])
+MAX_LABEL_CLASSES = 32  # a label map with a class value >= this is refused (a segmentation head of that many outputs)
+
+
+def _spacing(img, path: str | os.PathLike | None = None) -> tuple[float, float, float]:
+    """The voxel spacing (mm) from the header; UserError if it is not finite and positive."""
+    spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
+    if path is not None and not all(np.isfinite(z) and 0 < z < 1000 for z in spacing):
+        raise UserError(f"volume file {path} has voxel spacing {spacing} mm in its header: allowed is finite and in "
+                        "(0, 1000) mm on every axis; fix the header (pixdim) of the NIfTI file")
+    return spacing
 
 
 def _as_labels(data: np.ndarray, path: Path) -> np.ndarray:
@@ -92,28 +100,35 @@ def _as_labels(data: np.ndarray, path: Path) -> np.ndarray:
         data = rounded
     if data.size and data.min() < 0:
         raise UserError(f"label file {path} holds negative values: classes must be 0, 1, 2, ...")
+    if data.size and data.max() >= MAX_LABEL_CLASSES:
+        raise UserError(f"label file {path} holds class value {int(data.max())}: allowed are 0 to "
+                        f"{MAX_LABEL_CLASSES - 1} ({MAX_LABEL_CLASSES} classes at most); is it a label map?")
     return data.astype(np.int64)
 
 
 def load_user_volume(volume_path: str | os.PathLike, label_path: str | os.PathLike | None = None) -> Volume:
     data, img = _read_nifti(volume_path, "volume")
+    if not np.isfinite(data).all():
+        raise UserError(f"volume file {volume_path} holds {int((~np.isfinite(data)).sum())} NaN or infinite voxel(s): "
+                        "allowed are finite intensities; fix or replace the file")
     label = None
     class_names: list[str] = []
     if label_path is not None:
-        ldata, _ = _read_nifti(label_path, "label")
+        ldata, nib_label = _read_nifti(label_path, "label")
         if ldata.shape != data.shape:
             raise UserError(
                 f"label {label_path} has shape {ldata.shape} but volume {volume_path} has shape {data.shape}: "
                 "the label map must match the volume voxel for voxel"
             )
         label = _as_labels(ldata, Path(label_path))
+        _spacing(nib_label, label_path)
         n = int(label.max()) + 1 if label.size else 1
         class_names = ["background"] + [f"class_{k}" for k in range(1, n)]
     return Volume(
         image=np.asarray(data, dtype=np.float32),
         label=label,
         affine=np.asarray(img.affine, dtype=np.float64),
-        spacing=_spacing(img),
+        spacing=_spacing(img, volume_path),
         source="user",
         synthetic=False,
         class_names=class_names,

@@ -10,21 +10,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from common.data.mednist import Split, decode_images
+from common.data.mednist import CLASS_NAMES, Split, decode_images
 from common.transforms import TimedCompose, scale_intensity, tutorial_train_transforms
 
 
 @dataclass
 class MedNISTData:
-    """The split plus decoded uint8 arrays (N, 64, 64) per part, decoded once on demand.
-    Images are transposed to MONAI LoadImage's orientation (PILReader reverses the axes),
-    so every data path sees the same pixels."""
+    """The split plus decoded uint8 arrays (N, 64, 64) per part. Every file was decoded and
+    checked once when the data was loaded (``common.data.imagecheck``): the split holds only
+    files that passed, so the recipe's DataLoader workers never meet a damaged one. Images
+    are transposed to MONAI LoadImage's orientation (PILReader reverses the axes), so every
+    data path sees the same pixels."""
 
     split: Split
     class_names: list[str]
     source: dict = field(default_factory=dict)  # the dataset manifest (source, synthetic flag, ...)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): never used
+    converted: list[tuple[str, str]] = field(default_factory=list)  # (path, what): used after conversion
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why): not a class folder / image
     decode_seconds: dict[str, float] = field(default_factory=dict)
+    _decoded: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # path -> (64, 64) uint8
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def part(self, name: str) -> tuple[list[str], list[int]]:
@@ -34,13 +39,18 @@ class MedNISTData:
         """(images uint8 (N, 64, 64), labels int64 (N,)) of 'train' | 'val' | 'test'."""
         if name not in self._arrays:
             paths, labels = self.part(name)
-            t0 = time.perf_counter()
-            res = decode_images(paths, progress=progress)
-            self.decode_seconds[name] = time.perf_counter() - t0
-            self.skipped.extend(res.skipped)
-            imgs = np.ascontiguousarray(res.images.transpose(0, 2, 1))
-            labs = np.asarray([labels[i] for i in res.kept_indices], dtype=np.int64)
-            self._arrays[name] = (imgs, labs)
+            missing = [p for p in paths if p not in self._decoded]
+            if missing:  # a split built outside load_mednist: decode (and check) now
+                t0 = time.perf_counter()
+                res = decode_images(missing, progress=progress)
+                self.decode_seconds[name] = time.perf_counter() - t0
+                self.skipped.extend(res.skipped)
+                self.converted.extend(res.converted)
+                self._decoded.update({missing[i]: res.images[k] for k, i in enumerate(res.kept_indices)})
+            keep = [i for i, p in enumerate(paths) if p in self._decoded]
+            imgs = np.stack([self._decoded[paths[i]] for i in keep]) if keep else np.empty((0, 64, 64), np.uint8)
+            imgs = np.ascontiguousarray(imgs.transpose(0, 2, 1))
+            self._arrays[name] = (imgs, np.asarray([labels[i] for i in keep], dtype=np.int64))
         return self._arrays[name]
 
     def train_paths_labels(self) -> tuple[list[str], list[int]]:
@@ -49,6 +59,14 @@ class MedNISTData:
         bad = {p for p, _ in self.skipped}
         kept = [(p, y) for p, y in zip(paths, labels) if p not in bad]
         return [p for p, _ in kept], [y for _, y in kept]
+
+    def problems(self) -> dict:
+        """Data problems for the records and the report: every file named with its reason."""
+        def unique(items):  # a decoded cache may report a skipped file again
+            return [list(x) for x in dict.fromkeys(tuple(x) for x in items)]
+
+        return {"skipped_images": unique(self.skipped), "converted_images": unique(self.converted),
+                "ignored_entries": unique(self.ignored)}
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -150,13 +168,40 @@ def cap_eval(split: Split, n: int) -> Split:
 
 
 def load_mednist(data_dir, val_fraction: float, test_fraction: float, seed: int, max_train: int | None = None,
-                 max_eval: int | None = None) -> MedNISTData:
+                 max_eval: int | None = None, progress: bool = False, check: bool = True) -> MedNISTData:
     """MedNIST under ``data_dir`` split as every script splits it (stratified, seeded), with
-    optional caps on training and on validation/test images."""
-    from common.data.mednist import list_images, load_manifest, mednist_root, split_dataset
+    optional caps on training and on validation/test images. With ``check`` (the default)
+    every image of the six class folders is decoded and checked first (a few seconds for
+    12,000 images) and the split is drawn from the files that passed, so a damaged file is
+    named, never met mid-run; the decoded parts are kept. ``check=False`` splits the file
+    list as found and decodes on demand: the caller must decode a part (``arrays``) before
+    handing its files to a DataLoader (``train_paths_labels`` drops only what was decoded)."""
+    from common.data.mednist import find_images, load_manifest, mednist_root, split_dataset
+    from common.errors import UserError
 
-    paths, labels, names = list_images(mednist_root(data_dir))
+    root = mednist_root(data_dir)
+    found = find_images(root)
+    if not check:
+        split = split_dataset(found.paths, found.labels, val_fraction, test_fraction, seed, max_train=max_train)
+        split = cap_eval(split, max_eval) if max_eval else split
+        return MedNISTData(split, list(CLASS_NAMES), source=load_manifest(data_dir), ignored=list(found.ignored))
+    t0 = time.perf_counter()
+    res = decode_images(found.paths, progress=progress)
+    seconds = time.perf_counter() - t0
+    paths = [found.paths[i] for i in res.kept_indices]
+    labels = [found.labels[i] for i in res.kept_indices]
+    empty = [c for k, c in enumerate(CLASS_NAMES) if k not in set(labels)]
+    if empty:
+        raise UserError(f"no decodable image for class(es) {', '.join(empty)} in {root}: every file there was "
+                        f"skipped ({len(res.skipped)} skipped in all); get the data again with download_mednist.py")
     split = split_dataset(paths, labels, val_fraction, test_fraction, seed, max_train=max_train)
     if max_eval:
         split = cap_eval(split, max_eval)
-    return MedNISTData(split, names, source=load_manifest(data_dir))
+    data = MedNISTData(split, list(CLASS_NAMES), source=load_manifest(data_dir), skipped=list(res.skipped),
+                       converted=list(res.converted), ignored=list(found.ignored),
+                       decode_seconds={"all": seconds})
+    data._decoded = {p: res.images[k] for k, p in enumerate(paths)}
+    for part in ("train", "val", "test"):  # every part decoded now: a caller never decodes again
+        data.arrays(part)
+    data._decoded = {}
+    return data

@@ -48,7 +48,7 @@ def test_classes_are_learnable(synthetic_data_dir):
 
 
 def test_rejects_zero_images(tmp_path):
-    with pytest.raises(UserError, match="at least 1"):
+    with pytest.raises(UserError, match="out of range: give 1 to"):
         generate_synthetic(tmp_path, 0)
     assert not (tmp_path / "MedNIST").exists()
 
