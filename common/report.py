@@ -155,8 +155,11 @@ def write_report(root: Path, device: str) -> Path:
         lines += [f"- `{p}`: {why}" for p, why in skipped[:50]]
         lines += ["", "## Sampler overhead", ""]
         for name, ov in (summary.data.get("sampler_overhead") or {}).items():
+            fams = "; ".join(f"{k} {_f(v.get('mean_ms'), '{:.3f}')} ms" + (" (slow)" if v.get("slow") else "")
+                             for k, v in (ov.get("families") or {}).items())
             lines.append(f"- {name}: {ov.get('samples')} samples, mean read {_f(ov.get('mean_read_ms'), '{:.2f}')} "
-                         f"ms, busy fraction {_f(ov.get('busy_fraction'), '{:.4f}')}")
+                         f"ms, busy fraction {_f(ov.get('busy_fraction'), '{:.4f}')}"
+                         + (f"; per family: {fams}" if fams else ""))
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")
         lines.append("")
