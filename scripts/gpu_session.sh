@@ -30,7 +30,8 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
-    overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
+    overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
+             --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")
       rm -rf comprehensive_gpu_cpu_analysis_results/gpu_results

@@ -124,3 +124,35 @@ def ratio(
     rb = np.median(b[rng.integers(0, b.size, size=(resamples, b.size))], axis=1)
     lo, hi = np.percentile(ra / rb, [2.5, 97.5])
     return Ratio(point, (float(lo), float(hi)), float(np.median(a)), float(np.median(b)))
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student-t interval of the mean of independent values."""
+    from scipy import stats as _st
+
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size < 2:
+        raise ValueError("a t interval needs at least two values")
+    mean = float(arr.mean())
+    half = float(_st.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / np.sqrt(arr.size))
+    return mean, mean - half, mean + half
+
+
+def paired_overhead(baseline: Sequence[float], treated: Sequence[float]) -> dict:
+    """Overhead of a treatment measured in interleaved windows A0 B0 A1 B1 ... B(n-1) An
+    (``baseline`` = the n+1 rates A, ``treated`` = the n rates B): each B is paired with the
+    mean of the two A windows around it, which cancels a linear drift of clocks or temperature.
+    Returns the mean overhead ``1 - B / A`` and its 95% t interval over the n pairs (the pairs
+    are independent repeats, so this is a confidence interval)."""
+    a = np.asarray(baseline, dtype=np.float64)
+    b = np.asarray(treated, dtype=np.float64)
+    if a.size != b.size + 1:
+        raise ValueError(f"interleaved rounds need one more baseline window than treated ({a.size} vs {b.size})")
+    ref = (a[:-1] + a[1:]) / 2
+    diffs = 1.0 - b / ref
+    out = {"pairs": int(b.size), "differences": diffs.tolist(), "mean": float(diffs.mean()) if b.size else None,
+           "ci95": None, "half_width": None, "interval_kind": "t interval over paired interleaved rounds"}
+    if b.size >= 2:
+        mean, lo, hi = t_interval(diffs)
+        out.update(mean=mean, ci95=[lo, hi], half_width=(hi - lo) / 2)
+    return out
