@@ -21,6 +21,16 @@ def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
     return none if v is None else fmt.format(v)
 
 
+def _interval_text(d: dict | None, fmt: str = "{:.1f}") -> str:
+    """'<kind> lo-hi' of a Summary/Ratio dict, or 'n/a (no interval)'."""
+    from common.measure.stats import interval_label, interval_of
+
+    iv, kind = interval_of(d)
+    if iv is None:
+        return "interval n/a (not recorded)"
+    return f"{interval_label(kind)} {fmt.format(iv[0])}-{fmt.format(iv[1])}"
+
+
 def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     w = records.get("winning_solution")
@@ -37,7 +47,7 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
              + (f" (accuracy gate {s['gate_reason']})" if s.get("gate_reason") else "")
              + (f"; rule: {s['winner_rule']}" if s.get("winner_rule") else "")),
             ("Winner, training", f"{win['images_per_s']['median']:.0f} img/s = {s['speedup']['value']:.1f}x the "
-             f"recipe (95% CI {s['speedup']['ci95'][0]:.1f}-{s['speedup']['ci95'][1]:.1f}), test accuracy "
+             f"recipe ({_interval_text(s['speedup'])}), test accuracy "
              f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
             ("Winner, energy", _f(win.get("gpu_j_per_image") if w.device == "cuda" else win.get("cpu_j_per_image"),
                                   "{:.4f} J/image") + (f" (reason: {win.get('energy_reason')})"
@@ -168,7 +178,9 @@ def write_report(root: Path, device: str) -> Path:
               "with its reason, and the figures say so.",
               "- Device work is timed with synchronization at window edges; warm-up (cuDNN autotune, graph capture, "
               "first batches) is recorded apart and excluded.",
-              "- Windows are repeated; figures show medians with 95% bootstrap intervals; a measurement whose IQR "
+              "- Windows are repeated; figures show medians with an interval that names its kind: the window "
+              "range (min-max of the windows of one process: not a confidence interval) or a 95% bootstrap CI "
+              "over independent repeats (separate processes or epochs); a measurement whose IQR "
               "exceeds 10% of its median is flagged unstable in the records.",
               "- Stage breakdowns come from steps synchronized at every stage edge; throughputs from unsynchronized "
               "windows. Energy comes from hardware counters (NVML total energy, RAPL), never from power × time "

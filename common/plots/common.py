@@ -1,4 +1,5 @@
-"""Shared figure helpers: style, 'not available' panels, status and run-overview figures."""
+"""Shared figure helpers: style, 'not available' panels, missing-value marks, interval notes,
+status and run-overview figures."""
 
 from __future__ import annotations
 
@@ -97,9 +98,20 @@ def fmt_rate(v: Any) -> str:
 
 
 def errbar(summary: dict | None) -> tuple[float, list[float]]:
-    """(median, [lower err, upper err]) of a Summary dict's 95% interval."""
+    """(median, [lower err, upper err]) of a Summary dict's interval (name it with errbar_note)."""
+    from common.measure.stats import interval_of
+
     if not summary:
         return float("nan"), [0.0, 0.0]
     m = summary["median"]
-    lo, hi = summary["ci95"]
+    iv, _ = interval_of(summary)
+    lo, hi = iv if iv else (m, m)
     return m, [max(0.0, m - lo), max(0.0, hi - m)]
+
+
+def errbar_note(summaries) -> str:
+    """'error bars: <kind>' for the Summary dicts drawn (several kinds are all named)."""
+    from common.measure.stats import interval_label, interval_of
+
+    kinds = list(dict.fromkeys(interval_label(interval_of(s)[1]) for s in summaries if s))
+    return "error bars: " + (" / ".join(kinds) if kinds else "none")

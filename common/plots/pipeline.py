@@ -10,7 +10,7 @@ import numpy as np
 
 from common.analysis.interpret import interpret
 from common.atomic import save_figure
-from common.plots.common import STAGE_COLORS, device_label, errbar, fmt_rate, header
+from common.plots.common import STAGE_COLORS, device_label, errbar, errbar_note, fmt_rate, header
 
 TITLES = {"tutorial_recipe": "MONAI tutorial recipe", "device_resident": "device-resident pipeline"}
 
@@ -48,7 +48,8 @@ def breakdown(record, path: Path) -> Path:
         ax.text(i - 0.2, e2e[i][0], f"{fmt_rate(e2e[i][0])}\n{100 * cfgs[k]['pipeline_efficiency']:.0f}%",
                 ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [TITLES.get(k, k) for k in keys], fontsize=8)
-    ax.set_ylabel("training images/s")
+    notes = [cfgs[k][f] for k in keys for f in ("end_to_end_images_per_s", "model_only_images_per_s")]
+    ax.set_ylabel(f"training images/s ({errbar_note(notes)})", fontsize=8)
     ax.set_title("Data stall: end to end vs model-only")
     ax.legend(fontsize=8)
     ax = axes[2]
