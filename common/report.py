@@ -9,6 +9,7 @@ from typing import Any
 
 from common.analysis.context import file_name
 from common.atomic import write_json, write_text
+from common.formatting import fmt_or_na
 from common.records import Record, load_record
 
 
@@ -17,8 +18,9 @@ def _load(root: Path, device: str, base: str) -> Record | None:
     return load_record(p) if p.exists() else None
 
 
-def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
-    return none if v is None else fmt.format(v)
+def _f(v: Any, fmt: str = "{:.3g}", reason: str | None = None) -> str:
+    """The value formatted, or "n/a (<reason>)" where it is missing (None or NaN)."""
+    return fmt_or_na(v, fmt, reason)
 
 
 def _interval_text(d: dict | None, fmt: str = "{:.1f}") -> str:
@@ -50,9 +52,9 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
              f"recipe ({_interval_text(s['speedup'])}), test accuracy "
              f"{100 * win['accuracy']['test_accuracy']:.2f}%, efficiency {win['pipeline_efficiency']:.2f}"),
             ("Winner, energy", _f(win.get("gpu_j_per_image") if w.device == "cuda" else win.get("cpu_j_per_image"),
-                                  "{:.4f} J/image") + (f" (reason: {win.get('energy_reason')})"
-                                                        if win.get("energy_reason") else "")),
-            ("Winner, MFU", _f(win.get("mfu"), "{:.1%}") + f" of the measured {d['matmul_peak']['dtype']} matmul rate "
+                                  "{:.4f} J/image", win.get("energy_reason") or "no energy counter")),
+            ("Winner, MFU", _f(win.get("mfu"), "{:.1%}", "no FLOP count")
+             + f" of the measured {d['matmul_peak']['dtype']} matmul rate "
              f"({d['matmul_peak']['flops_per_s'] / 1e12:.1f} TFLOP/s)"),
         ]
     p = records.get("pipeline_deep_dive")
@@ -63,7 +65,7 @@ def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
             it = interpret(c)
             rows.append((f"Pipeline ({k.replace('_', ' ')})", f"bottleneck {it['bottleneck']} ({it['why']}), "
                          f"data stall {100 * it['data_stall_fraction']:.0f}%; if data cost nothing the step would "
-                         f"be {_f(it['speedup_if_data_free'], '{:.2f}x')} faster"))
+                         f"be {_f(it['speedup_if_data_free'], '{:.2f}x', 'no end-to-end rate')} faster"))
     a = records.get("augmentation_analysis")
     if a is not None and a.status == "ok":
         rows.append(("Augmentation chain", f"{a.data['cpu_per_sample']['chain_images_per_s']['median']:.0f} img/s "
@@ -119,7 +121,7 @@ def write_report(root: Path, device: str) -> Path:
         ("driver / CUDA", f"{gpu.get('driver')} / {gpu.get('torch_cuda')}" if devs else None),
         ("CPU", f"{env.get('cpu_model')} ({env.get('physical_cores')} physical / {env.get('logical_cores')} logical "
                 f"cores, {env.get('threads_used')} threads used)"),
-        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB")),
+        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB", "not readable")),
         ("torch / MONAI / numpy / Python", f"{env.get('torch')} / {env.get('monai')} / {env.get('numpy')} / "
                                            f"{env.get('python')}"),
         ("git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"),
@@ -165,10 +167,11 @@ def write_report(root: Path, device: str) -> Path:
         lines += [f"- `{p}`: {why}" for p, why in skipped[:50]]
         lines += ["", "## Sampler overhead", ""]
         for name, ov in (summary.data.get("sampler_overhead") or {}).items():
-            fams = "; ".join(f"{k} {_f(v.get('mean_ms'), '{:.3f}')} ms" + (" (slow)" if v.get("slow") else "")
-                             for k, v in (ov.get("families") or {}).items())
-            lines.append(f"- {name}: {ov.get('samples')} samples, mean read {_f(ov.get('mean_read_ms'), '{:.2f}')} "
-                         f"ms, busy fraction {_f(ov.get('busy_fraction'), '{:.4f}')}"
+            fams = "; ".join(f"{k} {_f(v.get('mean_ms'), '{:.3f} ms', 'no reads')}"
+                             + (" (slow)" if v.get("slow") else "") for k, v in (ov.get("families") or {}).items())
+            lines.append(f"- {name}: {ov.get('samples')} samples, mean read "
+                         f"{_f(ov.get('mean_read_ms'), '{:.2f} ms', 'no samples')}, busy fraction "
+                         f"{_f(ov.get('busy_fraction'), '{:.4f}', 'not started')}"
                          + (f"; per family: {fams}" if fams else ""))
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")

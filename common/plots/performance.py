@@ -9,7 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
-from common.plots.common import DEVICE_COLORS, device_label, errbar, errbar_note, fmt_rate, header, not_available
+from common.plots.common import (
+    DEVICE_COLORS,
+    bars_or_missing,
+    device_label,
+    errbar,
+    errbar_note,
+    fmt_rate,
+    header,
+    not_available,
+)
 
 
 def _ok(rows):
@@ -78,7 +87,8 @@ def precision(record, path: Path) -> Path:
     axes[0].set_ylabel(f"images/s ({errbar_note(r['images_per_s'] for r in rows)})", fontsize=8)
     gib = [r["images_per_gib"] for r in rows]
     if any(v is not None for v in gib):
-        axes[1].bar(x, [v or 0 for v in gib], color="#9467bd")
+        bars_or_missing(axes[1], x, gib, [r.get("memory_reason") or "no peak memory measured" for r in rows],
+                        color="#9467bd")
         axes[1].set_xticks(x, labels, rotation=15, fontsize=8)
         axes[1].set_title("Memory efficiency")
         axes[1].set_ylabel("images in flight per GiB of peak memory")
@@ -86,7 +96,7 @@ def precision(record, path: Path) -> Path:
         not_available(axes[1], "no peak memory measurement")
     ipj = [r["images_per_j"] for r in rows]
     if any(v is not None for v in ipj):
-        axes[2].bar(x, [v or 0 for v in ipj], color="#2ca02c")
+        bars_or_missing(axes[2], x, ipj, [r.get("energy_reason") for r in rows], color="#2ca02c")
         axes[2].set_xticks(x, labels, rotation=15, fontsize=8)
         axes[2].set_title("Power efficiency")
         axes[2].set_ylabel("images per joule (energy counter)")
