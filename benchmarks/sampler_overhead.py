@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=float, default=1.0, help="stop when the 95%% CI is within +-TARGET points")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     args = p.parse_args(argv)
+    if args.max_rounds < 1 or args.min_rounds < 1:
+        p.error("--min-rounds and --max-rounds must be at least 1")
     d = DEFAULTS[args.device]
     args.seconds = args.seconds or d[0]
     args.warmup_s = d[1] if args.warmup_s is None else args.warmup_s

@@ -2,8 +2,10 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
 # BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
+# measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
+# graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -18,6 +20,10 @@ export SUITE_COMMIT
 python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
 for what in "$@"; do
   case $what in
+    measuregpu) rm -f "$OUT/measure_gpu.json"
+             MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/test_gpu.py \
+             -k "window_agrees or power_samples or sampler_reads or matches_eager or sampler_sees" 2>&1 \
+             | tee "$OUT/measure_gpu.log" | tail -25 ;;
     tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
