@@ -79,7 +79,7 @@ class GPUSampler(Sampler):
     name = "gpu"
 
     def __init__(self, hz: float = 10.0, index: int = 0, nvml: Any = None, handle: Any = None,
-                 slow_every: int = SLOW_EVERY):
+                 slow_every: int = SLOW_EVERY, pcie: bool = True):
         super().__init__(hz, slow_every)
         if nvml is None:
             import pynvml as nvml
@@ -94,9 +94,10 @@ class GPUSampler(Sampler):
             "energy_mj": lambda: float(n.nvmlDeviceGetTotalEnergyConsumption(h)),
             "power_w": lambda: n.nvmlDeviceGetPowerUsage(h) / 1000.0,
         }
-        self._batched = dict(NVML_FIELD_IDS)
+        # pcie=False: without the PCIe byte counters (the blocking throughput query is never used)
+        self._batched = {i: v for i, v in NVML_FIELD_IDS.items() if pcie or not v[0].startswith("pcie_")}
         self._fallback: set[str] = set()
-        self.add_family("counters", self._read_counters, [f for f, _ in NVML_FIELD_IDS.values()])
+        self.add_family("counters", self._read_counters, [f for f, _ in self._batched.values()])
 
         def util():
             u = n.nvmlDeviceGetUtilizationRates(h)

@@ -81,3 +81,9 @@ def test_cpu_sampler_slow_families_and_overhead_per_family():
     fam = s.overhead()["families"]
     assert fam["children_rss_mib"]["reads"] == 2 and fam["cpu_per_core_pct"]["reads"] == 6
     assert set(s.to_dict()["slow_fields"]) == {"cpu_freq_mhz", "children_rss_mib", "temperatures_c"}
+
+
+def test_pcie_false_leaves_the_pcie_counters_out():
+    s = GPUSampler(hz=10, nvml=FakeNVML(), handle=object(), pcie=False)
+    sample = s.sample_once()
+    assert "pcie_tx_bytes" not in sample and sample["power_w"] == 250.0 and s.errors == {}
