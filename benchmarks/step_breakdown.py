@@ -31,6 +31,7 @@ from common.errors import UserError, load_config, run_main  # noqa: E402
 
 config = load_config()
 from common.atomic import write_json  # noqa: E402
+from common.formatting import fmt_or_na  # noqa: E402
 
 # kernel name -> family; first match wins (names from cuDNN 9, cuBLAS/cuBLASLt 12-13, inductor, ATen)
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -189,6 +190,7 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
     out["windows"] = w
     out["gpu_j_per_image"] = w["energy"].get("gpu_j_per_image")
     out["gpu_avg_power_w"] = w["energy"].get("gpu_avg_power_w")
+    out["gpu_energy_reason"] = w["energy"].get("gpu_energy_reason") or ("no energy meter" if energy is None else None)
     out["profile"] = profile_steps(trainer.run_steps, device, profile_n)
     out["profile"]["what"] = "graph replays" if levers.graph in CAPTURED else "steps"
     if out["profile"]["total_us"] == 0 and device.type == "cuda" and levers.graph in CAPTURED:
@@ -204,7 +206,8 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
                                    if out["profile"]["us_per_step"] else None)
     acc = out.get("accuracy", {}).get("test_accuracy")
     log(f"{name:<14} {out['images_per_s']['median']:>9.0f} img/s  "
-        f"{(out['gpu_j_per_image'] or float('nan')):.4f} J/img  {(out['gpu_avg_power_w'] or float('nan')):.0f} W  "
+        f"{fmt_or_na(out['gpu_j_per_image'], '{:.4f} J/img', out['gpu_energy_reason'])}  "
+        f"{fmt_or_na(out['gpu_avg_power_w'], '{:.0f} W', out['gpu_energy_reason'])}  "
         f"ready {out['ready_s']:.0f} s" + (f"  test acc {100 * acc:.2f}%" if acc is not None else ""))
     del trainer
     if device.type == "cuda":
@@ -213,8 +216,8 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
 
 
 def table(res: dict[str, Any]) -> str:
-    lines = [f"idle board power: {res['idle_power']['power_w'] or float('nan'):.0f} W"
-             if res.get("idle_power") else "idle board power: not measured"]
+    idle = res.get("idle_power") or {}
+    lines = [f"idle board power: {fmt_or_na(idle.get('power_w'), '{:.0f} W', idle.get('reason') or 'not measured')}"]
     head = f"{'variant':<14} {'img/s':>9} {'J/img':>8} {'W':>5} {'test acc':>9}  kernel time by family (% of traced)"
     lines += [head, "-" * len(head)]
     for v in res["variants"]:
@@ -223,7 +226,8 @@ def table(res: dict[str, Any]) -> str:
         acc = v.get("accuracy", {}).get("test_accuracy")
         acc_s = f"{100 * acc:.2f}%" if acc is not None else "-"
         lines.append(f"{v['name']:<14} {v['images_per_s']['median']:>9.0f} "
-                     f"{v['gpu_j_per_image'] or float('nan'):>8.4f} {v['gpu_avg_power_w'] or float('nan'):>5.0f} "
+                     f"{fmt_or_na(v['gpu_j_per_image'], '{:.4f}', 'no counter'):>8} "
+                     f"{fmt_or_na(v['gpu_avg_power_w'], '{:.0f}', 'no counter'):>5} "
                      f"{acc_s:>9}  {shares or v['profile'].get('reason', '')}")
     lines += [f"{f['name']:<14} failed: {f['error']}" for f in res.get("failed", [])]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from typing import Any
 
 from common.atomic import write_json, write_text
 from common.errors import UserError
+from common.formatting import fmt_or_na
 from common.key_numbers import key_numbers
 from common.layout import SECTIONS, file_name, record_paths
 from common.measure.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, UNSTABLE_IQR_FRACTION
@@ -20,8 +21,19 @@ def _load(root: Path, device: str, base: str) -> Record | None:
     return load_record(p) if p.exists() else None
 
 
-def _f(v: Any, fmt: str = "{:.3g}", none: str = "n/a") -> str:
-    return none if v is None else fmt.format(v)
+def _f(v: Any, fmt: str = "{:.3g}", reason: str | None = None) -> str:
+    """The value formatted, or "n/a (<reason>)" where it is missing (None or NaN)."""
+    return fmt_or_na(v, fmt, reason)
+
+
+def _interval_text(d: dict | None, fmt: str = "{:.1f}") -> str:
+    """'<kind> lo-hi' of a Summary/Ratio dict, or 'n/a (no interval)'."""
+    from common.measure.stats import interval_label, interval_of
+
+    iv, kind = interval_of(d)
+    if iv is None:
+        return "interval n/a (not recorded)"
+    return f"{interval_label(kind)} {fmt.format(iv[0])}-{fmt.format(iv[1])}"
 
 
 def write_report(root: Path, device: str) -> Path:
@@ -88,7 +100,7 @@ def environment_rows(env: dict) -> list[tuple[str, Any]]:
         ("driver / CUDA", f"{gpu.get('driver')} / {gpu.get('torch_cuda')}" if devs else None),
         ("CPU", f"{env.get('cpu_model')} ({env.get('physical_cores')} physical / {env.get('logical_cores')} logical "
                 f"cores, {env.get('threads_used')} threads used)"),
-        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB")),
+        ("RAM", _f(env.get("ram_gib"), "{:.1f} GiB", "not readable")),
         ("torch / MONAI / numpy / Python", f"{env.get('torch')} / {env.get('monai')} / {env.get('numpy')} / "
                                            f"{env.get('python')}"),
         ("git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"),
@@ -152,8 +164,12 @@ def _summary_lines(summary: Record | None) -> list[str]:
         lines += data_problem_lines(summary.data)
         lines += ["", "## Sampler overhead", ""]
         for name, ov in (summary.data.get("sampler_overhead") or {}).items():
-            lines.append(f"- {name}: {ov.get('samples')} samples, mean read {_f(ov.get('mean_read_ms'), '{:.2f}')} "
-                         f"ms, busy fraction {_f(ov.get('busy_fraction'), '{:.4f}')}")
+            fams = "; ".join(f"{k} {_f(v.get('mean_ms'), '{:.3f} ms', 'no reads')}"
+                             + (" (slow)" if v.get("slow") else "") for k, v in (ov.get("families") or {}).items())
+            lines.append(f"- {name}: {ov.get('samples')} samples, mean read "
+                         f"{_f(ov.get('mean_read_ms'), '{:.2f} ms', 'no samples')}, busy fraction "
+                         f"{_f(ov.get('busy_fraction'), '{:.4f}', 'not started')}"
+                         + (f"; per family: {fams}" if fams else ""))
         for name, why in (summary.data.get("sampler_unavailable") or {}).items():
             lines.append(f"- {name} sampler not available: {why}")
         lines.append("")

@@ -5,6 +5,10 @@
 # Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample]...
 # BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks; SEG_ARGS to the
 # segmentation example (segexample: its tree lands in $OUT/segexample/custom_pipelines/...).
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
+# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
+# measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
+# graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -20,6 +24,11 @@ python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --da
 for what in "$@"; do
   case $what in
     tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
+    measuregpu) rm -f "$OUT/measure_gpu.json"
+             MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/test_gpu.py \
+             -k "window_agrees or power_samples or sampler_reads or matches_eager or sampler_sees" 2>&1 \
+             | tee "$OUT/measure_gpu.log" | tail -25 ;;
+    tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
@@ -35,6 +44,8 @@ for what in "$@"; do
              ${SEG_ARGS:---patch 64 --patches 32 --batch-size 4 --channels 16,32,64,128 --set BATCH_SIZES=1,2,4,8,16} \
              2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
+    overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
+             --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")
       rm -rf comprehensive_gpu_cpu_analysis_results/gpu_results

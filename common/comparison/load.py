@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
+from common.fixture_guard import refuse_fixture
 from common.layout import record_file, tree_name
 from common.records import Record, load_record
 
@@ -167,6 +168,7 @@ def load_run(root: Path, device: str) -> Run:
             raise UserError(f"{path}: record not found; run {SCRIPT[device]} (all sections) first, or point "
                             f"{FLAG[device]} at a complete {tree_name(device)} tree")
         rec = load_record(path, kind=kind)
+        refuse_fixture(rec, path)
         if rec.device != device:
             raise UserError(f"{path}: field 'device' is {rec.device!r}, expected {device!r}; point {FLAG[device]} at a "
                             f"{tree_name(device)} tree")

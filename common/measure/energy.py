@@ -1,11 +1,14 @@
 """Energy over a window from hardware counters: NVML's total-energy counter (mJ) for the
 GPU, RAPL ``energy_uj`` counters for the CPU package/DRAM. A counter that does not exist or
-cannot be read gives ``None`` plus the reason; nothing is estimated from power or TDP."""
+cannot be read gives ``None`` plus the reason; nothing is estimated from power or TDP.
+``sustained_energy`` measures J/image over a long steady window after a warm-up, with idle
+power and the board's temperature, SM clock and throttle reasons beside it."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ class EnergyMeter:
                 except Exception as exc:
                     self.nvml = None
                     self.gpu_reason = f"NVML total-energy counter unavailable: {type(exc).__name__}: {exc}"
+        self.clock = clock  # tests may set a fake clock
         self.rapl, self.cpu_reason = rapl_domains(rapl_root)
         self.rapl_max: dict[str, int] = {}
         for name, path in self.rapl.items():
@@ -60,7 +64,7 @@ class EnergyMeter:
         rapl = {}
         for name, path in self.rapl.items():
             rapl[name] = int(path.read_text())
-        return EnergyReading(clock(), gpu, rapl)
+        return EnergyReading(self.clock(), gpu, rapl)
 
     def delta(self, r0: EnergyReading, r1: EnergyReading) -> dict[str, Any]:
         dt = r1.t - r0.t
@@ -107,3 +111,91 @@ class EnergyMeter:
             "rapl_domains": list(self.rapl),
             "cpu_reason": self.cpu_reason,
         }
+
+
+# ---------------------------------------------------------------------------------------
+# Energy per image over a sustained window
+# ---------------------------------------------------------------------------------------
+
+SUSTAINED_WINDOW_S = 30.0  # at least this much steady work per J/image
+WARMUP_S = 60.0  # work before the window, to bring the board to temperature
+IDLE_S = 5.0  # idle power is measured over this long before any work
+CHUNK_S = 0.5  # each run(n) call lasts about this long (the board is sampled between calls)
+
+
+def _stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"start": values[0], "end": values[-1], "min": min(values), "max": max(values),
+            "mean": sum(values) / len(values)}
+
+
+def _board(samples: list[dict[str, Any]], reason: str | None) -> dict[str, Any]:
+    """Temperature, SM clock and throttle reasons over the samples taken during a phase."""
+    from common.measure.samplers import decode_throttle
+
+    if reason is not None:
+        return {"samples": 0, "temperature_c": None, "sm_clock_mhz": None, "throttle_reasons": None, "reason": reason}
+    pick = lambda k: [s[k] for s in samples if s.get(k) is not None]  # noqa: E731
+    masks = pick("throttle_mask")
+    reasons = sorted({r for m in masks for r in decode_throttle(m)}) if masks else None
+    return {"samples": len(samples), "temperature_c": _stats(pick("temperature_c")),
+            "sm_clock_mhz": _stats(pick("sm_clock_mhz")), "throttle_reasons": reasons,
+            "reason": None if samples else "no board sample taken"}
+
+
+def _per_image(window: dict[str, Any], idle: dict[str, Any], images: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dev in ("gpu", "cpu"):
+        e = window.get(f"{dev}_energy_j")
+        p_idle = idle.get(f"{dev}_avg_power_w") if dev == "gpu" else idle.get("cpu_power_w")
+        out[f"{dev}_j_per_image"] = e / images if e is not None and images else None
+        out[f"{dev}_j_per_image_above_idle"] = ((e - p_idle * window["duration_s"]) / images
+                                                if e is not None and p_idle is not None and images else None)
+    return out
+
+
+def sustained_energy(run: Callable[[int], int], meter: EnergyMeter, monitor: Any = None, device: str | None = None,
+                     window_s: float = SUSTAINED_WINDOW_S, warmup_s: float = WARMUP_S, idle_s: float = IDLE_S,
+                     chunk_s: float = CHUNK_S, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """J/image over at least ``window_s`` of steady work, after ``warmup_s`` of the same work.
+
+    ``run(n)`` does n steps and returns the images they processed. Idle power is measured over
+    ``idle_s`` before any work; the board (``monitor``: a sampler whose ``sample_once()`` gives
+    temperature_c, sm_clock_mhz and throttle_mask, e.g. a GPUSampler; None where there is none)
+    is sampled between calls through warm-up and window, so its temperature, SM clock and
+    throttle reasons stand beside the J/image. Energy comes from the meter's counters only."""
+    device = device or meter.device
+    clk = meter.clock
+    board_reason = None if monitor is not None else "no board sampler (no GPU in this measurement)"
+    with meter.window() as idle:
+        sleep(idle_s)
+    idle_power = {"duration_s": idle["duration_s"], "gpu_avg_power_w": idle["gpu_avg_power_w"],
+                  "gpu_reason": idle["gpu_energy_reason"], "cpu_energy_reason": idle["cpu_energy_reason"],
+                  "cpu_power_w": (idle["cpu_energy_j"] / idle["duration_s"]
+                                  if idle["cpu_energy_j"] is not None and idle["duration_s"] > 0 else None)}
+    t0 = clk()
+    images = run(1)
+    cuda_sync(device)
+    per_step = max(clk() - t0, 1e-6)
+    n = max(1, int(chunk_s / per_step))
+    warm_samples = [monitor.sample_once()] if monitor is not None else []
+    while clk() - t0 < warmup_s:
+        images += run(n)
+        if monitor is not None:
+            warm_samples.append(monitor.sample_once())
+    warmup = {"duration_s": clk() - t0, "images": images, "steps_per_call": n, **_board(warm_samples, board_reason)}
+    win_samples, win_images = [], 0
+    with meter.window() as win:
+        start = clk()
+        while clk() - start < window_s:
+            win_images += run(n)
+            if monitor is not None:
+                win_samples.append(monitor.sample_once())
+    result = {"requested_window_s": window_s, "window_s": win["duration_s"], "images": win_images,
+              "images_per_s": win_images / win["duration_s"] if win["duration_s"] > 0 else None,
+              **{k: win[k] for k in ("gpu_energy_j", "gpu_avg_power_w", "gpu_energy_reason", "cpu_energy_j",
+                                     "cpu_energy_reason")},
+              **_per_image(win, idle_power, win_images),
+              "board": _board(win_samples, board_reason), "warmup": warmup, "idle": idle_power}
+    return result

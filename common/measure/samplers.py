@@ -1,141 +1,18 @@
-"""Background samplers: NVML for the GPU, psutil (+ RAPL, temperatures) for the CPU.
-
-Each sampler runs a daemon thread with a monotonic deadline loop, a stop Event and a lock,
-and is a context manager that joins its thread on exit. Samples carry ``t`` on the same
-``perf_counter`` clock as timing spans. A field whose sensor fails is recorded once in
-``errors`` with its message and read as ``None`` from then on; the other fields go on.
-The time spent reading sensors is itself measured (``overhead``).
-"""
+"""Background samplers: NVML for the GPU, psutil (+ RAPL, temperatures) for the CPU, and the
+Monitor that runs them over a run. The thread, the families and the overhead accounting are in
+``common.measure.sampler_base``."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.measure.timing import clock
+from common.measure import cpu_readers
+from common.measure.sampler_base import MAX_HZ, MIN_HZ, SLOW_EVERY, Family, Missing, Sampler
 
-MIN_HZ, MAX_HZ = 0.1, 100.0
-
-
-class Sampler:
-    """Base class: subclasses define ``fields`` as {name: reader()}; ``slow_fields`` are
-    read at most ``slow_hz`` times per second (NVML's PCIe query blocks for ~20 ms)."""
-
-    name = "sampler"
-    slow_hz = 2.0
-
-    def __init__(self, hz: float = 10.0):
-        if not (MIN_HZ <= hz <= MAX_HZ):
-            raise ValueError(f"sampling rate {hz} Hz outside {MIN_HZ}..{MAX_HZ} Hz")
-        self.hz = float(hz)
-        self.fields: dict[str, Callable[[], Any]] = {}
-        self.slow_fields: dict[str, Callable[[], Any]] = {}
-        self.errors: dict[str, str] = {}
-        self.samples: list[dict[str, Any]] = []
-        self.read_seconds: list[float] = []
-        self.missed_deadlines = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_slow = -1e9
-        self._last_slow_values: dict[str, Any] = {}
-        self.started_at: float | None = None
-        self.stopped_at: float | None = None
-
-    # -- reading -------------------------------------------------------------------------
-    def _read_fields(self, fields: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, reader in fields.items():
-            if key in self.errors:
-                out[key] = None
-                continue
-            try:
-                out[key] = reader()
-            except Exception as exc:  # a failing sensor is recorded once, the rest go on
-                self.errors[key] = f"{type(exc).__name__}: {exc}"
-                out[key] = None
-        return out
-
-    def sample_once(self) -> dict[str, Any]:
-        t0 = clock()
-        sample = self._read_fields(self.fields)
-        if self.slow_fields:
-            if t0 - self._last_slow >= 1.0 / self.slow_hz:
-                self._last_slow = t0
-                self._last_slow_values = self._read_fields(self.slow_fields)
-            sample.update(self._last_slow_values)
-        t1 = clock()
-        sample["t"] = (t0 + t1) / 2
-        with self._lock:
-            self.samples.append(sample)
-            self.read_seconds.append(t1 - t0)
-        return sample
-
-    # -- thread ----------------------------------------------------------------------------
-    def _loop(self) -> None:
-        period = 1.0 / self.hz
-        deadline = clock()
-        while not self._stop.is_set():
-            self.sample_once()
-            deadline += period
-            now = clock()
-            if now > deadline:  # fell behind: skip the missed ticks, never burst
-                missed = int((now - deadline) // period) + 1
-                self.missed_deadlines += missed
-                deadline += missed * period
-            self._stop.wait(max(0.0, deadline - clock()))
-
-    def start(self) -> "Sampler":
-        if self._thread is not None:
-            raise RuntimeError(f"{self.name} sampler already started")
-        self._stop.clear()
-        self.started_at = clock()
-        self._thread = threading.Thread(target=self._loop, name=f"{self.name}-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.stopped_at = clock()
-
-    def __enter__(self) -> "Sampler":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- results -----------------------------------------------------------------------------
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self.samples)
-
-    def overhead(self) -> dict[str, Any]:
-        with self._lock:
-            reads = list(self.read_seconds)
-        span = (self.stopped_at or clock()) - (self.started_at or clock())
-        busy = sum(reads)
-        return {
-            "samples": len(reads),
-            "mean_read_ms": 1e3 * busy / len(reads) if reads else None,
-            "max_read_ms": 1e3 * max(reads) if reads else None,
-            "busy_fraction": busy / span if span > 0 else None,
-            "missed_deadlines": self.missed_deadlines,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sampler": self.name,
-            "hz": self.hz,
-            "fields": list(self.fields) + list(self.slow_fields),
-            "errors": dict(self.errors),
-            "overhead": self.overhead(),
-            "samples": self.snapshot(),
-        }
+__all__ = ["MIN_HZ", "MAX_HZ", "SLOW_EVERY", "Family", "Missing", "Sampler", "GPUSampler", "CPUSampler",
+           "Monitor", "decode_throttle", "nvml_available", "rapl_domains", "read_temperatures", "wait_for_samples"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,13 +52,35 @@ def nvml_available() -> tuple[bool, str | None]:
     return True, None
 
 
+# NVML field ids read in one nvmlDeviceGetFieldValues call: id -> (field, scale to its unit)
+NVML_FIELD_IDS = {
+    83: ("energy_mj", 1.0),  # NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION (mJ since driver load)
+    185: ("power_w", 1e-3),  # NVML_FI_DEV_POWER_AVERAGE (mW; what nvmlDeviceGetPowerUsage returns on Ampere+)
+    186: ("power_instant_w", 1e-3),  # NVML_FI_DEV_POWER_INSTANT (mW)
+    197: ("pcie_tx_bytes", 1.0),  # NVML_FI_DEV_PCIE_COUNT_TX_BYTES (cumulative)
+    198: ("pcie_rx_bytes", 1.0),  # NVML_FI_DEV_PCIE_COUNT_RX_BYTES (cumulative)
+}
+_VALUE_MEMBERS = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+
+
+def field_value(fv: Any) -> float:
+    """The number inside one nvmlFieldValue_t (its union member picked by valueType)."""
+    return float(getattr(fv.value, _VALUE_MEMBERS[int(fv.valueType)]))
+
+
 class GPUSampler(Sampler):
-    """NVML fields of one GPU. ``nvml`` and ``handle`` may be fakes in tests."""
+    """NVML fields of one GPU in six calls per tick: energy and power (and PCIe byte counters
+    where the driver has them) batched in one nvmlDeviceGetFieldValues, then utilization,
+    memory, temperature, SM clock and throttle reasons. A batched field the driver refuses
+    falls back to its own call (energy, power) or is recorded as missing with the reason.
+    NVML's PCIe throughput query (it blocks ~20 ms) is not used. ``nvml`` and ``handle`` may
+    be fakes in tests."""
 
     name = "gpu"
 
-    def __init__(self, hz: float = 10.0, index: int = 0, nvml: Any = None, handle: Any = None, pcie: bool = True):
-        super().__init__(hz)
+    def __init__(self, hz: float = 10.0, index: int = 0, nvml: Any = None, handle: Any = None,
+                 slow_every: int = SLOW_EVERY, pcie: bool = True):
+        super().__init__(hz, slow_every)
         if nvml is None:
             import pynvml as nvml
 
@@ -191,26 +90,67 @@ class GPUSampler(Sampler):
         self.handle = handle if handle is not None else nvml.nvmlDeviceGetHandleByIndex(index)
         n, h = nvml, self.handle
         mib = 1024 * 1024
-        self.fields = {
-            "gpu_util_pct": lambda: n.nvmlDeviceGetUtilizationRates(h).gpu,
-            "mem_util_pct": lambda: n.nvmlDeviceGetUtilizationRates(h).memory,
-            "memory_used_mib": lambda: n.nvmlDeviceGetMemoryInfo(h).used / mib,
-            "temperature_c": lambda: n.nvmlDeviceGetTemperature(h, 0),  # NVML_TEMPERATURE_GPU
+        self._single = {  # the fallback of a batched field: its own NVML call
+            "energy_mj": lambda: float(n.nvmlDeviceGetTotalEnergyConsumption(h)),
             "power_w": lambda: n.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "sm_clock_mhz": lambda: n.nvmlDeviceGetClockInfo(h, 1),  # NVML_CLOCK_SM
-            "throttle_mask": lambda: int(n.nvmlDeviceGetCurrentClocksEventReasons(h)),
-            "energy_mj": lambda: n.nvmlDeviceGetTotalEnergyConsumption(h),
         }
-        if pcie:
-            self.slow_fields = {
-                "pcie_tx_kbs": lambda: n.nvmlDeviceGetPcieThroughput(h, 0),  # NVML_PCIE_UTIL_TX_BYTES
-                "pcie_rx_kbs": lambda: n.nvmlDeviceGetPcieThroughput(h, 1),
-            }
+        # pcie=False: without the PCIe byte counters (the blocking throughput query is never used)
+        self._batched = {i: v for i, v in NVML_FIELD_IDS.items() if pcie or not v[0].startswith("pcie_")}
+        self._fallback: set[str] = set()
+        self.add_family("counters", self._read_counters, [f for f, _ in self._batched.values()])
+
+        def util():
+            u = n.nvmlDeviceGetUtilizationRates(h)
+            return {"gpu_util_pct": u.gpu, "mem_util_pct": u.memory}
+
+        self.add_family("utilization", util, ("gpu_util_pct", "mem_util_pct"))
+        self.add_field("memory_used_mib", lambda: n.nvmlDeviceGetMemoryInfo(h).used / mib)
+        self.add_field("temperature_c", lambda: n.nvmlDeviceGetTemperature(h, 0))  # NVML_TEMPERATURE_GPU
+        self.add_field("sm_clock_mhz", lambda: n.nvmlDeviceGetClockInfo(h, 1))  # NVML_CLOCK_SM
+        self.add_field("throttle_mask", lambda: int(throttle_reasons(n, h)))
+
+    def _read_counters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        ids = [i for i, (f, _) in self._batched.items() if f not in self._fallback and f not in self.errors]
+        if ids:
+            try:
+                values = self.nvml.nvmlDeviceGetFieldValues(self.handle, ids)
+            except Exception as exc:  # no batched reads on this driver: every field on its own call
+                reason = f"nvmlDeviceGetFieldValues: {type(exc).__name__}: {exc}"
+                values = []
+                for i in ids:
+                    self._drop_batched(self._batched[i][0], reason, out)
+            for fv in values:
+                name, scale = self._batched[int(fv.fieldId)]
+                if int(fv.nvmlReturn) == 0:
+                    out[name] = field_value(fv) * scale
+                else:
+                    self._drop_batched(name, f"NVML field {int(fv.fieldId)}: return code {int(fv.nvmlReturn)}", out)
+        for name in self._fallback:
+            if name not in self.errors:
+                try:
+                    out[name] = self._single[name]()
+                except Exception as exc:
+                    out[name] = Missing(f"{type(exc).__name__}: {exc}")
+        return out
+
+    def _drop_batched(self, name: str, reason: str, out: dict[str, Any]) -> None:
+        if name in self._single:
+            self._fallback.add(name)
+        else:
+            out[name] = Missing(reason)
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d["index"] = self.index
+        d["single_call_fields"] = sorted(self._fallback)
         return d
+
+
+def throttle_reasons(nvml: Any, handle: Any) -> int:
+    """The clocks-event (throttle) reason mask; older bindings call it ClocksThrottleReasons."""
+    fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    return int(fn(handle))
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,6 +189,15 @@ def rapl_domains(root: Path = POWERCAP) -> tuple[dict[str, Path], str | None]:
     return {}, f"no RAPL energy counters under {root}"
 
 
+def _psutil_freq() -> float:
+    import psutil
+
+    f = psutil.cpu_freq()
+    if f is None:
+        raise RuntimeError("CPU frequency not exposed by the OS")
+    return f.current
+
+
 def read_temperatures() -> dict[str, float]:
     import psutil
 
@@ -263,13 +212,17 @@ def read_temperatures() -> dict[str, float]:
 
 
 class CPUSampler(Sampler):
-    """psutil utilization (per core and total), memory, RSS of this process and its children
-    (DataLoader workers), frequency, temperatures and RAPL energy counters where they exist."""
+    """psutil utilization per core (one /proc/stat read), system memory, this process's RSS
+    and RAPL energy counters on every tick; the frequency of the cores this process may run on,
+    the RSS of child processes (DataLoader workers) and temperatures (hwmon) on every
+    ``slow_every``-th tick, through ``cpu_readers`` (psutil where those files are absent).
+    ``hwmon_root`` and ``sys_cpu`` may point at fake trees in tests."""
 
     name = "cpu"
 
-    def __init__(self, hz: float = 10.0, rapl_root: Path = POWERCAP):
-        super().__init__(hz)
+    def __init__(self, hz: float = 10.0, rapl_root: Path = POWERCAP, slow_every: int = SLOW_EVERY,
+                 hwmon_root: Path = cpu_readers.HWMON, sys_cpu: Path = cpu_readers.SYS_CPU):
+        super().__init__(hz, slow_every)
         import psutil
 
         self.psutil = psutil
@@ -277,46 +230,35 @@ class CPUSampler(Sampler):
         psutil.cpu_percent(percpu=True)  # prime the delta counters
         self.rapl, self.rapl_reason = rapl_domains(rapl_root)
         mib = 1024 * 1024
-
-        def per_core():
-            return psutil.cpu_percent(percpu=True)
-
-        def rss():
-            return self.proc.memory_info().rss / mib
-
-        def children_rss():
-            total = 0
-            for child in self.proc.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            return total / mib
-
-        def freq():
-            f = psutil.cpu_freq()
-            if f is None:
-                raise RuntimeError("CPU frequency not exposed by the OS")
-            return f.current
-
-        self.fields = {
-            "cpu_per_core_pct": per_core,
-            "ram_used_mib": lambda: psutil.virtual_memory().used / mib,
-            "process_rss_mib": rss,
-            "cpu_freq_mhz": freq,
-        }
-        # walking /proc for the worker processes costs ~0.6 ms: read it (and temperatures) at slow_hz
-        self.slow_fields = {"children_rss_mib": children_rss, "temperatures_c": read_temperatures}
+        self.add_field("cpu_per_core_pct", lambda: psutil.cpu_percent(percpu=True))
+        self.add_field("ram_used_mib", lambda: psutil.virtual_memory().used / mib)
+        self.add_field("process_rss_mib", lambda: self.proc.memory_info().rss / mib)
         if self.rapl:
-            self.fields["rapl_uj"] = lambda: {k: int(p.read_text()) for k, p in self.rapl.items()}
+            self.add_field("rapl_uj", lambda: {k: int(p.read_text()) for k, p in self.rapl.items()})
         else:
             self.errors["rapl_uj"] = self.rapl_reason or "RAPL unavailable"
+        freq = cpu_readers.freq_files(sys_cpu)
+        self.add_field("cpu_freq_mhz", (lambda: cpu_readers.mean_freq_mhz(freq)) if freq else _psutil_freq, slow=True)
+        self.add_field("children_rss_mib", lambda: self._children_rss() / mib, slow=True)
+        inputs = cpu_readers.hwmon_inputs(hwmon_root) if hwmon_root.exists() else None
+        self.add_field("temperatures_c", (lambda: cpu_readers.read_hwmon(inputs)) if inputs else read_temperatures,
+                       slow=True)
 
-    def sample_once(self) -> dict[str, Any]:
-        sample = super().sample_once()
+    def _children_rss(self) -> int:
+        pids = cpu_readers.child_pids(self.proc.pid)
+        if pids is not None:
+            return sum(cpu_readers.rss_bytes(p) for p in pids)
+        total = 0
+        for child in self.proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except self.psutil.Error:
+                pass
+        return total
+
+    def derive(self, sample: dict[str, Any]) -> None:
         cores = sample.get("cpu_per_core_pct")
         sample["cpu_total_pct"] = sum(cores) / len(cores) if cores else None
-        return sample
 
 
 class Monitor:

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
-from common.plots.common import DEVICE_COLORS, device_label, errbar, fmt_rate, header
+from common.plots.common import DEVICE_COLORS, device_label, errbar, errbar_note, fmt_rate, header
 
 
 def timing(record, path: Path) -> Path:
@@ -44,7 +44,8 @@ def timing(record, path: Path) -> Path:
     ax2.set_xticks([0, 1], labels)
     ax2.set_title(f"Whole chain at p=0.5: {d['chain_speedup_batched_vs_per_sample']:.0f}x")
     ax2.set_ylabel("images/s (log)")
-    header(fig, record, "Augmentation: MONAI tutorial chain, per sample vs batched (error bars: 95% CI)")
+    note = errbar_note([*cpu.values(), *dev.values(), c, g])
+    header(fig, record, f"Augmentation: MONAI tutorial chain, per sample vs batched ({note})")
     return save_figure(fig, path)
 
 

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
-from common.plots.common import fmt_rate, not_available
+from common.formatting import fmt_or_na
+from common.plots.common import bars_or_missing, fmt_rate, not_available
 
 FAMILY_COLORS = {
     "convolution (cuDNN)": "#1f77b4", "inductor pointwise": "#ff7f0e", "inductor reduction": "#d62728",
@@ -60,11 +61,12 @@ def plot(res: dict[str, Any], path: Path) -> Path:
     ax = axes[2]
     j = [v.get("gpu_j_per_image") for v in vs]
     if any(x is not None for x in j):
-        ax.barh(y, [x or 0 for x in j], color="#555")
+        bars_or_missing(ax, y, j, [v.get("gpu_energy_reason") or v.get("energy_reason") for v in vs],
+                        horizontal=True, color="#555")
         for i, v in enumerate(vs):
             w = v.get("gpu_avg_power_w")
-            ax.text(j[i] or 0, i, f" {j[i]:.4f} J\n {w:.0f} W" if j[i] is not None and w else " n/a",
-                    va="center", fontsize=8)
+            if j[i] is not None:
+                ax.text(j[i], i, f" {j[i]:.4f} J\n {fmt_or_na(w, '{:.0f} W', 'no power')}", va="center", fontsize=8)
         ax.set_xlim(0, max(x for x in j if x is not None) * 1.5)
         idle = (res.get("idle_power") or {}).get("power_w")
         ax.set_title("Board energy per image\n" + (f"(idle board power {idle:.0f} W)" if idle else ""))

@@ -1,4 +1,5 @@
-"""Shared figure helpers: style, 'not available' panels, status and run-overview figures."""
+"""Shared figure helpers: style, 'not available' panels, missing-value marks, interval notes,
+status and run-overview figures."""
 
 from __future__ import annotations
 
@@ -53,6 +54,39 @@ def not_available(ax, reason: str | None) -> None:
             fontsize=9, color="#888", transform=ax.transAxes)
 
 
+def missing_bar(ax, pos: float, reason: str | None, width: float = 0.8, horizontal: bool = False,
+                fontsize: int = 7) -> None:
+    """Where a bar's value is missing: an empty hatched bar over the lower quarter of the axis
+    (a quarter of its width for horizontal bars) labelled "n/a (<reason>)"; never a 0 bar."""
+    from matplotlib.transforms import blended_transform_factory
+
+    from common.formatting import na
+
+    style = {"fill": False, "hatch": "///", "edgecolor": "#999", "lw": 0.8}
+    label = _wrap(na(reason), 22)
+    if horizontal:
+        ax.axhspan(pos - width / 2, pos + width / 2, xmin=0.0, xmax=0.25, **style)
+        ax.text(0.26, pos, label, transform=blended_transform_factory(ax.transAxes, ax.transData), va="center",
+                fontsize=fontsize, color="#666")
+    else:
+        ax.axvspan(pos - width / 2, pos + width / 2, ymin=0.0, ymax=0.25, **style)
+        ax.text(pos, 0.26, label, transform=blended_transform_factory(ax.transData, ax.transAxes), ha="center",
+                va="bottom", fontsize=fontsize, color="#666")
+
+
+def bars_or_missing(ax, pos, values, reasons, width: float = 0.8, horizontal: bool = False, **kw) -> None:
+    """Bars for the values present, ``missing_bar`` (with ``reasons[i]``) for the missing ones."""
+    from common.formatting import is_missing
+
+    for i, (p, v) in enumerate(zip(pos, values)):
+        if is_missing(v):
+            missing_bar(ax, p, reasons[i] if reasons else None, width, horizontal)
+        elif horizontal:
+            ax.barh(p, v, width, **kw)
+        else:
+            ax.bar(p, v, width, **kw)
+
+
 def _wrap(text: str, width: int = 60) -> str:
     import textwrap
 
@@ -73,15 +107,21 @@ def run_summary_figure(record, path: Path) -> Path:
     data = record.data
     sections = data.get("sections", {})
     names = list(sections)
-    secs = [sections[n].get("measure_s") or 0.0 for n in names]
-    colors = ["#2ca02c" if sections[n]["status"] == "ok" else "#d62728" for n in names]
+    secs = [sections[n].get("measure_s") for n in names]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.8))
-    ax.barh(names, secs, color=colors)
     for i, (n, v) in enumerate(zip(names, secs)):
+        if v is None:
+            missing_bar(ax, i, f"no measurement time; {sections[n]['status']}", horizontal=True)
+            continue
+        ax.barh(i, v, color="#2ca02c" if sections[n]["status"] == "ok" else "#d62728")
         ax.text(v, i, f" {v:.1f} s  {sections[n]['status']}", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel("measurement time (s)")
-    ax.set_title(f"Run overview: {data.get('wall_s', 0):.0f} s in all (green: ok, red: error)")
+    from common.formatting import fmt_or_na
+
+    ax.set_title(f"Run overview: {fmt_or_na(data.get('wall_s'), '{:.0f} s', 'no wall time')} in all "
+                 "(green: ok, red: error)")
     header(fig, record, f"{device_label(record.device)} analysis: where this run's time went")
     return save_figure(fig, path)
 
@@ -100,9 +140,20 @@ def fmt_rate(v: Any) -> str:
 
 
 def errbar(summary: dict | None) -> tuple[float, list[float]]:
-    """(median, [lower err, upper err]) of a Summary dict's 95% interval."""
+    """(median, [lower err, upper err]) of a Summary dict's interval (name it with errbar_note)."""
+    from common.measure.stats import interval_of
+
     if not summary:
         return float("nan"), [0.0, 0.0]
     m = summary["median"]
-    lo, hi = summary["ci95"]
+    iv, _ = interval_of(summary)
+    lo, hi = iv if iv else (m, m)
     return m, [max(0.0, m - lo), max(0.0, hi - m)]
+
+
+def errbar_note(summaries) -> str:
+    """'error bars: <kind>' for the Summary dicts drawn (several kinds are all named)."""
+    from common.measure.stats import interval_label, interval_of
+
+    kinds = list(dict.fromkeys(interval_label(interval_of(s)[1]) for s in summaries if s))
+    return "error bars: " + (" / ".join(kinds) if kinds else "none")

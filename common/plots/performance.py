@@ -9,7 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
-from common.plots.common import DEVICE_COLORS, device_label, errbar, fmt_rate, header, not_available
+from common.plots.common import (
+    DEVICE_COLORS,
+    bars_or_missing,
+    device_label,
+    errbar,
+    errbar_note,
+    fmt_rate,
+    header,
+    not_available,
+)
 
 
 def _ok(rows):
@@ -58,7 +67,8 @@ def batch_sweep(record, path: Path) -> Path:
         fig.text(0.5, -0.03, "; ".join(errs), ha="center", fontsize=8, color="#c00")
     lv = d["base_levers"]
     header(fig, record, f"Batch-size sweep on the {device_label(record.device)}: {lv['data_path']}, {lv['precision']}"
-                        f"{', channels_last' if lv['channels_last'] else ''} (error bars: 95% CI)")
+                        f"{', channels_last' if lv['channels_last'] else ''} "
+                        f"({errbar_note(r['images_per_s'] for r in rows)})")
     return save_figure(fig, path)
 
 
@@ -74,10 +84,11 @@ def precision(record, path: Path) -> Path:
         axes[0].text(i, v, fmt_rate(v), ha="center", va="bottom", fontsize=8)
     axes[0].set_xticks(x, labels, rotation=15, fontsize=8)
     axes[0].set_title("Training throughput by precision")
-    axes[0].set_ylabel("images/s")
+    axes[0].set_ylabel(f"images/s ({errbar_note(r['images_per_s'] for r in rows)})", fontsize=8)
     gib = [r["images_per_gib"] for r in rows]
     if any(v is not None for v in gib):
-        axes[1].bar(x, [v or 0 for v in gib], color="#9467bd")
+        bars_or_missing(axes[1], x, gib, [r.get("memory_reason") or "no peak memory measured" for r in rows],
+                        color="#9467bd")
         axes[1].set_xticks(x, labels, rotation=15, fontsize=8)
         axes[1].set_title("Memory efficiency")
         axes[1].set_ylabel("images in flight per GiB of peak memory")
@@ -85,7 +96,7 @@ def precision(record, path: Path) -> Path:
         not_available(axes[1], "no peak memory measurement")
     ipj = [r["images_per_j"] for r in rows]
     if any(v is not None for v in ipj):
-        axes[2].bar(x, [v or 0 for v in ipj], color="#2ca02c")
+        bars_or_missing(axes[2], x, ipj, [r.get("energy_reason") for r in rows], color="#2ca02c")
         axes[2].set_xticks(x, labels, rotation=15, fontsize=8)
         axes[2].set_title("Power efficiency")
         axes[2].set_ylabel("images per joule (energy counter)")
@@ -125,7 +136,7 @@ def inference(record, path: Path) -> Path:
         ax2.annotate(fmt_rate(y0), (x0, y0), textcoords="offset points", xytext=(0, 5), fontsize=7, ha="center")
     ax2.set_xscale("log", base=2)
     ax2.set_xlabel("batch size")
-    ax2.set_ylabel("images/s")
+    ax2.set_ylabel(f"images/s ({errbar_note(r['images_per_s'] for r in rows)})", fontsize=8)
     ax2.set_title(f"Inference throughput (best batch: {best})")
     header(fig, record, f"DenseNet121 inference on the {device_label(record.device)}")
     return save_figure(fig, path)

@@ -10,7 +10,7 @@ import numpy as np
 
 from common.analysis.interpret import interpret
 from common.atomic import save_figure
-from common.plots.common import STAGE_COLORS, device_label, errbar, fmt_rate, header
+from common.plots.common import STAGE_COLORS, bars_or_missing, device_label, errbar, errbar_note, fmt_rate, header
 
 TITLES = {"tutorial_recipe": "MONAI tutorial recipe", "device_resident": "device-resident pipeline"}
 
@@ -48,19 +48,24 @@ def breakdown(record, path: Path) -> Path:
         ax.text(i - 0.2, e2e[i][0], f"{fmt_rate(e2e[i][0])}\n{100 * cfgs[k]['pipeline_efficiency']:.0f}%",
                 ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [TITLES.get(k, k) for k in keys], fontsize=8)
-    ax.set_ylabel("training images/s")
+    notes = [cfgs[k][f] for k in keys for f in ("end_to_end_images_per_s", "model_only_images_per_s")]
+    ax.set_ylabel(f"training images/s ({errbar_note(notes)})", fontsize=8)
     ax.set_title("Data stall: end to end vs model-only")
     ax.legend(fontsize=8)
     ax = axes[2]
     it = {k: interpret(cfgs[k]) for k in keys}
-    a1 = [it[k]["speedup_if_data_free"] or 0 for k in keys]
-    a2 = [it[k]["speedup_if_model_free"] or 0 for k in keys]
-    ax.bar(x - 0.2, a1, 0.4, label="if data cost nothing (model-only ceiling / end to end)", color="#ff7f0e")
-    ax.bar(x + 0.2, a2, 0.4, label="if the model cost nothing (step / data stages)", color="#1f77b4")
-    for i in range(len(keys)):
-        ax.text(i - 0.2, a1[i], f"{a1[i]:.2f}x", ha="center", va="bottom", fontsize=8)
-        ax.text(i + 0.2, a2[i], f"{a2[i]:.1f}x", ha="center", va="bottom", fontsize=8)
+    a1 = [it[k]["speedup_if_data_free"] for k in keys]
+    a2 = [it[k]["speedup_if_model_free"] for k in keys]
     ax.set_yscale("log")
+    bars_or_missing(ax, x - 0.2, a1, ["no end-to-end rate"] * len(keys), 0.4, color="#ff7f0e",
+                    label="if data cost nothing (model-only ceiling / end to end)")
+    bars_or_missing(ax, x + 0.2, a2, ["no data stage in the step"] * len(keys), 0.4, color="#1f77b4",
+                    label="if the model cost nothing (step / data stages)")
+    for i in range(len(keys)):
+        if a1[i] is not None:
+            ax.text(i - 0.2, a1[i], f"{a1[i]:.2f}x", ha="center", va="bottom", fontsize=8)
+        if a2[i] is not None:
+            ax.text(i + 0.2, a2[i], f"{a2[i]:.1f}x", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [TITLES.get(k, k) for k in keys], fontsize=8)
     ax.set_title("Amdahl bound on the step's speedup")
     ax.legend(fontsize=7)

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 
 from common.atomic import save_figure
+from common.formatting import fmt_or_na
 from common.plots.common import device_label, header, not_available
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -159,9 +160,11 @@ def medical_report(record, arrays, path: Path) -> Path:
         f"Volume: {vol['source']}{' (SYNTHETIC phantom)' if d.get('synthetic') else ''}, original shape {vol['shape']} "
         f"at {vol['spacing_mm']} mm, analysed at {d['spacing_mm'][0]} mm ({d['prepared_shape']})",
         "Segmentation: " + ", ".join(f"{k.replace('_', ' ')} Dice {v:.3f}" for k, v in dice.items() if v is not None)
-        + f"; mean confidence in brain {conf.get('mean_in_brain') or 0:.3f}; "
-        f"{100 * (conf.get('low_confidence_fraction') or 0):.1f}% of voxels below 0.6 confidence",
-        f"Model: 3D UNet ({(tr.get('parameters') or 0) / 1e6:.2f} M parameters), {tr.get('steps')} steps of "
+        + f"; mean confidence in brain {fmt_or_na(conf.get('mean_in_brain'), '{:.3f}', 'no brain voxel')}; "
+        f"{fmt_or_na(_pct(conf.get('low_confidence_fraction')), '{:.1f}%', 'not recorded')} of voxels below 0.6 "
+        "confidence",
+        f"Model: 3D UNet ({fmt_or_na(_per_million(tr.get('parameters')), '{:.2f} M', 'not recorded')} parameters), "
+        f"{tr.get('steps')} steps of "
         f"{tr.get('batch')} patches of {tr.get('patch')}^3, {d.get('precision')}",
         d.get("dice_note", ""),
         "All numbers measured in this run on this machine.",
@@ -169,6 +172,14 @@ def medical_report(record, arrays, path: Path) -> Path:
     ax.text(0.0, 1.0, "\n".join(lines), va="top", fontsize=9, family="monospace", transform=ax.transAxes)
     header(fig, record, "Case report (demonstration): brain tissue segmentation")
     return save_figure(fig, path)
+
+
+def _pct(v):
+    return None if v is None else 100 * v
+
+
+def _per_million(v):
+    return None if v is None else v / 1e6
 
 
 def comparison(record, arrays, path: Path) -> Path:
@@ -190,10 +201,12 @@ def comparison(record, arrays, path: Path) -> Path:
         ax.set_axis_off()
         fig.colorbar(im, ax=ax, fraction=0.046)
     ident = " (identical computation: same device and precision)" if ref.get("identical_computation") else ""
-    fig.text(0.5, 0.02, f"max |Δp| = {ref.get('max_abs_prob_diff', float('nan')):.2e}, mean |Δp| = "
-             f"{ref.get('mean_abs_prob_diff', float('nan')):.2e}, label agreement "
-             f"{100 * (ref.get('label_agreement') or 0):.3f}%{ident} | device inference "
-             f"{d['sliding_window']['seconds']:.3f} s vs CPU fp32 reference {ref.get('seconds', float('nan')):.3f} s",
+    why = ref.get("reason") or "no CPU reference"
+    fig.text(0.5, 0.02, f"max |Δp| = {fmt_or_na(ref.get('max_abs_prob_diff'), '{:.2e}', why)}, mean |Δp| = "
+             f"{fmt_or_na(ref.get('mean_abs_prob_diff'), '{:.2e}', why)}, label agreement "
+             f"{fmt_or_na(_pct(ref.get('label_agreement')), '{:.3f}%', why)}{ident} | device inference "
+             f"{d['sliding_window']['seconds']:.3f} s vs CPU fp32 reference "
+             f"{fmt_or_na(ref.get('seconds'), '{:.3f} s', why)}",
              ha="center", fontsize=9)
     header(fig, record, "Device output against the CPU fp32 reference (same trained 3D UNet, same volume)")
     return save_figure(fig, path)

@@ -5,57 +5,7 @@ import pytest
 
 from common.measure.energy import EnergyMeter
 from common.measure.samplers import CPUSampler, GPUSampler, Sampler, decode_throttle, rapl_domains
-
-
-class _Util:
-    gpu, memory = 55, 20
-
-
-class _Mem:
-    used = 3 * 1024 * 1024 * 1024
-
-
-class FakeNVML:
-    """A fake NVML module: every query answers, except the ones named in ``broken``."""
-
-    def __init__(self, broken=()):
-        self.broken = set(broken)
-        self.energy = 1_000_000.0
-
-    def _check(self, name):
-        if name in self.broken:
-            raise RuntimeError(f"{name}: Not Supported")
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return object()
-
-    def nvmlDeviceGetUtilizationRates(self, h):
-        self._check("util")
-        return _Util()
-
-    def nvmlDeviceGetMemoryInfo(self, h):
-        return _Mem()
-
-    def nvmlDeviceGetTemperature(self, h, sensor):
-        self._check("temperature")
-        return 41
-
-    def nvmlDeviceGetPowerUsage(self, h):
-        return 250_000  # mW
-
-    def nvmlDeviceGetClockInfo(self, h, kind):
-        return 1980
-
-    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
-        return 0x4 | 0x1
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, h):
-        self._check("energy")
-        self.energy += 500.0
-        return self.energy
-
-    def nvmlDeviceGetPcieThroughput(self, h, counter):
-        return 1234
+from tests.measure.nvml_fake import FakeNVML
 
 
 def test_20hz_sampler_over_1s_gives_18_to_22_increasing_samples():
@@ -81,7 +31,7 @@ def test_fake_nvml_field_failure_keeps_every_other_field():
         assert sample["power_w"] == 250.0
         assert sample["memory_used_mib"] == 3072.0
         assert sample["sm_clock_mhz"] == 1980
-        assert sample["pcie_tx_kbs"] == 1234
+        assert sample["pcie_tx_bytes"] == 4096
     assert second["energy_mj"] > first["energy_mj"]
     assert decode_throttle(first["throttle_mask"]) == ["gpu_idle", "sw_power_cap"]
 
@@ -97,7 +47,8 @@ def test_broken_sensor_is_recorded_once_not_retried():
                 calls.append(1)
                 raise OSError("gone")
 
-            self.fields = {"bad": bad, "good": lambda: 1}
+            self.add_field("bad", bad)
+            self.add_field("good", lambda: 1)
 
     s = S()
     for _ in range(3):
@@ -145,12 +96,19 @@ def test_gpu_energy_from_fake_counter():
     assert e2["gpu_energy_j"] is None and "Not Supported" in e2["gpu_energy_reason"]
 
 
-def test_this_machine_has_no_invented_sensors():
-    """Where the OS exposes no temperature sensor, the record says so instead of a number."""
-    with CPUSampler(hz=20) as s:
-        time.sleep(0.2)
-    temps = [x["temperatures_c"] for x in s.snapshot()]
-    if "temperatures_c" in s.errors:
-        assert all(t is None for t in temps)
-    else:
-        assert all(isinstance(t, dict) for t in temps if t is not None)
+def test_cpu_temperatures_are_the_sensors_values_or_none_with_reason(monkeypatch):
+    """Known sensor values come through unchanged; no sensor gives None plus the reason."""
+    import psutil
+
+    class Entry:
+        def __init__(self, label, current):
+            self.label, self.current = label, current
+
+    monkeypatch.setattr(psutil, "sensors_temperatures", lambda: {"coretemp": [Entry("Package id 0", 57.0),
+                                                                              Entry("", 49.5)]}, raising=False)
+    s = CPUSampler(hz=20)
+    assert s.sample_once()["temperatures_c"] == {"coretemp/Package id 0": 57.0, "coretemp/1": 49.5}
+    monkeypatch.setattr(psutil, "sensors_temperatures", lambda: {}, raising=False)
+    s = CPUSampler(hz=20)
+    assert s.sample_once()["temperatures_c"] is None
+    assert "no temperature sensors" in s.errors["temperatures_c"]

@@ -160,15 +160,6 @@ def test_fused_optimizer_builds_a_fused_adam(data):
     trainer.run_steps(1)
 
 
-def test_eager_steps_train_like_run_steps(data):
-    a = Trainer(data, Levers("device_resident", batch_size=2), "cpu")  # each seeds the global generator
-    assert a.run_eager_steps(2) == 4
-    b = Trainer(data, Levers("device_resident", batch_size=2), "cpu")
-    assert b.run_steps(2)[0] == 4
-    for pa, pb in zip(a.model.parameters(), b.model.parameters()):  # same seed, same batches, same updates
-        assert torch.allclose(pa, pb, atol=1e-6)
-
-
 def test_cuda_graph_lever_is_valid_with_device_resident_data():
     lv = Levers("device_resident", graph="cuda_graph")
     assert "cuda_graph" in lv.label()

@@ -1,0 +1,211 @@
+"""The sampler base: a thread that reads sensor families on a deadline loop.
+
+Each sampler runs a daemon thread with a monotonic deadline loop, a stop Event and a lock,
+and is a context manager that joins its thread on exit. Samples carry ``t`` on the same
+``perf_counter`` clock as timing spans. Fields are read in *families*: one call (or a few
+cheap ones) that yields several fields, timed on its own, so ``overhead()`` says which
+family costs what. A family marked slow is read on every ``slow_every``-th tick only and
+its fields appear only in the samples of those ticks (no stale copies in between). A field
+whose sensor fails is recorded once in ``errors`` with its message and read as ``None``
+from then on; the other fields go on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from common.measure.timing import clock
+
+MIN_HZ, MAX_HZ = 0.1, 100.0
+SLOW_EVERY = 10  # slow families (walking /proc, hwmon, per-core sysfs) are read on every 10th tick
+
+
+class Missing:
+    """A family reader's value for one field that could not be read (the reason is kept)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+@dataclass
+class Family:
+    read: Callable[[], dict[str, Any]]
+    fields: tuple[str, ...]
+    slow: bool = False
+
+
+class Sampler:
+    """Base class: subclasses register families with ``add_family`` (or one-field families
+    with ``add_field``); ``slow=True`` families are read on every ``slow_every``-th tick."""
+
+    name = "sampler"
+
+    def __init__(self, hz: float = 10.0, slow_every: int = SLOW_EVERY):
+        if not (MIN_HZ <= hz <= MAX_HZ):
+            raise ValueError(f"sampling rate {hz} Hz outside {MIN_HZ}..{MAX_HZ} Hz")
+        if slow_every < 1:
+            raise ValueError(f"slow_every must be >= 1 (got {slow_every})")
+        self.hz = float(hz)
+        self.slow_every = int(slow_every)
+        self.families: dict[str, Family] = {}
+        self.errors: dict[str, str] = {}
+        self.samples: list[dict[str, Any]] = []
+        self.read_seconds: list[float] = []
+        self.family_seconds: dict[str, list[float]] = {}
+        self.missed_deadlines = 0
+        self.ticks = 0
+        self._dead: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    # -- registering -----------------------------------------------------------------------
+    def add_family(self, name: str, read: Callable[[], dict[str, Any]], fields: tuple[str, ...] | list[str],
+                   slow: bool = False) -> None:
+        self.families[name] = Family(read, tuple(fields), slow)
+        self.family_seconds.setdefault(name, [])
+
+    def add_field(self, name: str, reader: Callable[[], Any], slow: bool = False) -> None:
+        """A family of one field, named as the field."""
+        self.add_family(name, lambda: {name: reader()}, (name,), slow)
+
+    @property
+    def fields(self) -> list[str]:
+        return [f for fam in self.families.values() for f in fam.fields]
+
+    # -- reading -------------------------------------------------------------------------
+    def _fail(self, field: str, reason: str) -> None:
+        self.errors.setdefault(field, reason)
+
+    def _read_family(self, name: str, fam: Family) -> dict[str, Any]:
+        if name in self._dead:
+            return {f: None for f in fam.fields}
+        try:
+            got = fam.read()
+        except Exception as exc:  # a failing sensor is recorded once, the rest go on
+            self._dead.add(name)
+            for f in fam.fields:
+                self._fail(f, f"{type(exc).__name__}: {exc}")
+            return {f: None for f in fam.fields}
+        out: dict[str, Any] = {}
+        for f in fam.fields:
+            v = got.get(f)
+            if isinstance(v, Missing):
+                self._fail(f, v.reason)
+                v = None
+            elif f in self.errors:
+                v = None
+            out[f] = v
+        if all(f in self.errors for f in fam.fields):
+            self._dead.add(name)
+        return out
+
+    def sample_once(self) -> dict[str, Any]:
+        t0 = clock()
+        slow_due = self.ticks % self.slow_every == 0
+        sample: dict[str, Any] = {}
+        times: dict[str, float] = {}
+        for name, fam in self.families.items():
+            if fam.slow and not slow_due:
+                continue
+            f0 = clock()
+            sample.update(self._read_family(name, fam))
+            times[name] = clock() - f0
+        self.derive(sample)
+        t1 = clock()
+        sample["t"] = (t0 + t1) / 2
+        with self._lock:
+            self.ticks += 1
+            self.samples.append(sample)
+            self.read_seconds.append(t1 - t0)
+            for name, dt in times.items():
+                self.family_seconds[name].append(dt)
+        return sample
+
+    def derive(self, sample: dict[str, Any]) -> None:
+        """Fields computed from the others (subclasses); costs no sensor read."""
+
+    # -- thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        period = 1.0 / self.hz
+        deadline = clock()
+        while not self._stop.is_set():
+            self.sample_once()
+            deadline += period
+            now = clock()
+            if now > deadline:  # fell behind: skip the missed ticks, never burst
+                missed = int((now - deadline) // period) + 1
+                self.missed_deadlines += missed
+                deadline += missed * period
+            self._stop.wait(max(0.0, deadline - clock()))
+
+    def start(self) -> "Sampler":
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} sampler already started")
+        self._stop.clear()
+        self.started_at = clock()
+        self._thread = threading.Thread(target=self._loop, name=f"{self.name}-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.stopped_at = clock()
+
+    def __enter__(self) -> "Sampler":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- results -----------------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.samples)
+
+    def family_overhead(self) -> dict[str, dict[str, Any]]:
+        """Read time per family: {name: {fields, slow, reads, mean_ms, max_ms}}."""
+        with self._lock:
+            times = {k: list(v) for k, v in self.family_seconds.items()}
+        out = {}
+        for name, fam in self.families.items():
+            ts = times.get(name, [])
+            out[name] = {"fields": list(fam.fields), "slow": fam.slow, "reads": len(ts),
+                         "mean_ms": 1e3 * sum(ts) / len(ts) if ts else None,
+                         "max_ms": 1e3 * max(ts) if ts else None}
+        return out
+
+    def overhead(self) -> dict[str, Any]:
+        """Tick read time (mean/max over ticks, slow ticks included), the share of wall time
+        the thread spent reading, and the read time of each family."""
+        with self._lock:
+            reads = list(self.read_seconds)
+        span = (self.stopped_at or clock()) - (self.started_at or clock())
+        busy = sum(reads)
+        return {
+            "samples": len(reads),
+            "mean_read_ms": 1e3 * busy / len(reads) if reads else None,
+            "max_read_ms": 1e3 * max(reads) if reads else None,
+            "busy_fraction": busy / span if span > 0 and self.started_at is not None else None,
+            "missed_deadlines": self.missed_deadlines,
+            "slow_every": self.slow_every,
+            "families": self.family_overhead(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sampler": self.name,
+            "hz": self.hz,
+            "fields": self.fields,
+            "slow_fields": [f for fam in self.families.values() if fam.slow for f in fam.fields],
+            "errors": dict(self.errors),
+            "overhead": self.overhead(),
+            "samples": self.snapshot(),
+        }

@@ -1,0 +1,89 @@
+"""Samplers read in families: few NVML calls per tick, slow families at a slow rate, and the
+read time of each family in overhead()."""
+
+from __future__ import annotations
+
+import time
+
+from common.measure.sampler_base import Sampler
+from common.measure.samplers import CPUSampler, GPUSampler
+from tests.measure.nvml_fake import FakeNVML
+
+
+def test_gpu_tick_batches_counters_into_one_field_values_call():
+    fake = FakeNVML(power_mw=312_500)
+    s = GPUSampler(hz=10, nvml=fake, handle=object())
+    fake.calls.clear()
+    sample = s.sample_once()
+    assert fake.calls.count("field_values") == 1
+    assert "energy" not in fake.calls and "power" not in fake.calls  # they came from the batch
+    assert len(fake.calls) == 6, fake.calls
+    assert sample["power_w"] == 312.5 and sample["power_instant_w"] == 312.5
+    assert sample["energy_mj"] == fake.energy
+    assert s.errors == {}
+
+
+def test_refused_batched_field_falls_back_or_is_missing_with_reason():
+    fake = FakeNVML(refused_fields={185, 197})  # average power and PCIe TX refused by the driver
+    s = GPUSampler(hz=10, nvml=fake, handle=object())
+    first = s.sample_once()
+    assert first["power_w"] == 250.0  # from nvmlDeviceGetPowerUsage instead
+    assert first["pcie_tx_bytes"] is None and "return code 3" in s.errors["pcie_tx_bytes"]
+    assert "power_w" not in s.errors
+    fake.calls.clear()
+    s.sample_once()
+    assert fake.calls.count("power") == 1 and fake.calls.count("field_values") == 1
+    assert s.to_dict()["single_call_fields"] == ["power_w"]
+
+
+def test_binding_without_field_values_reads_energy_and_power_one_by_one():
+    fake = FakeNVML(batched=False)
+    s = GPUSampler(hz=10, nvml=fake, handle=object())
+    a, b = s.sample_once(), s.sample_once()
+    assert a["power_w"] == 250.0 and b["energy_mj"] > a["energy_mj"]
+    assert a["power_instant_w"] is None and "nvmlDeviceGetFieldValues" in s.errors["power_instant_w"]
+
+
+def test_gpu_temperature_is_nvml_value_and_missing_sensor_gives_none_with_reason():
+    s = GPUSampler(hz=10, nvml=FakeNVML(temperature=73), handle=object())
+    assert s.sample_once()["temperature_c"] == 73
+    s = GPUSampler(hz=10, nvml=FakeNVML(temperature=73, broken={"temperature"}), handle=object())
+    assert s.sample_once()["temperature_c"] is None
+    assert "Not Supported" in s.errors["temperature_c"]
+
+
+class _Slowish(Sampler):
+    def __init__(self):
+        super().__init__(10, slow_every=5)
+        self.add_field("fast", lambda: 1)
+        self.add_family("slow", self._slow, ("a", "b"), slow=True)
+
+    def _slow(self):
+        time.sleep(0.004)
+        return {"a": 2, "b": 3}
+
+
+def test_slow_family_read_every_nth_tick_and_absent_in_between():
+    s = _Slowish()
+    samples = [s.sample_once() for _ in range(10)]
+    assert [("a" in x) for x in samples] == [True, False, False, False, False] * 2
+    fam = s.overhead()["families"]
+    assert fam["fast"]["reads"] == 10 and fam["slow"]["reads"] == 2 and fam["slow"]["slow"]
+    assert fam["slow"]["mean_ms"] >= 4.0 > fam["fast"]["mean_ms"]
+    assert s.overhead()["max_read_ms"] >= 4.0
+
+
+def test_cpu_sampler_slow_families_and_overhead_per_family():
+    s = CPUSampler(hz=20, slow_every=3)
+    samples = [s.sample_once() for _ in range(6)]
+    assert ["children_rss_mib" in x for x in samples] == [True, False, False] * 2
+    assert all(x["process_rss_mib"] > 0 and x["cpu_total_pct"] is not None for x in samples)
+    fam = s.overhead()["families"]
+    assert fam["children_rss_mib"]["reads"] == 2 and fam["cpu_per_core_pct"]["reads"] == 6
+    assert set(s.to_dict()["slow_fields"]) == {"cpu_freq_mhz", "children_rss_mib", "temperatures_c"}
+
+
+def test_pcie_false_leaves_the_pcie_counters_out():
+    s = GPUSampler(hz=10, nvml=FakeNVML(), handle=object(), pcie=False)
+    sample = s.sample_once()
+    assert "pcie_tx_bytes" not in sample and sample["power_w"] == 250.0 and s.errors == {}
