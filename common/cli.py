@@ -111,10 +111,11 @@ def validate_config(values: dict[str, Any]) -> None:
                  "QUICK_MAX_TRAIN_IMAGES", "QUICK_VOLUME_TRAIN_STEPS", "QUICK_INFERENCE_REPEATS",
                  "BOOTSTRAP_RESAMPLES", "SYNTHETIC_PER_CLASS", "QUICK_CPU_BATCH_SIZE", "QUICK_PATCH_SIZE",
                  "QUICK_CPU_EPOCHS", "QUICK_CPU_MAX_TRAIN_IMAGES", "QUICK_MAX_EVAL_IMAGES", "CPU_MEASURE_STEPS",
-                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS"):
+                 "CPU_MAX_TRAIN_IMAGES", "CPU_EPOCHS", "INFERENCE_LATENCY_CALLS", "QUICK_INFERENCE_LATENCY_CALLS"):
         if name in values:
             _positive(values, name)
-    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S"):
+    for name in ("LEARNING_RATE", "SAMPLE_HZ", "VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM", "DOWNLOAD_TIMEOUT_S",
+                 "LATENCY_BUDGET_MS", "INFERENCE_CURVE_SECONDS"):
         if name in values:
             _positive(values, name, integer=False)
     for name in ("NUM_WORKERS",):
@@ -138,10 +139,18 @@ def validate_config(values: dict[str, Any]) -> None:
     seed = values.get("SEED")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise UserError(f"config.SEED = {seed!r} is invalid: it must be an integer >= 0 (--seed)")
+    agree = values.get("INFERENCE_MIN_AGREEMENT")
+    if agree is not None and (isinstance(agree, bool) or not isinstance(agree, (int, float)) or not 0 < agree <= 1):
+        raise UserError(f"config.INFERENCE_MIN_AGREEMENT = {agree!r} is invalid: it must lie in (0, 1]")
+    steps = values.get("INFERENCE_TRAIN_STEPS")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+        raise UserError(f"config.INFERENCE_TRAIN_STEPS = {steps!r} is invalid: it must be an integer >= 0")
     tol = values.get("ACCURACY_TOLERANCE")
     if tol is not None and (not isinstance(tol, (int, float)) or not 0 <= tol < 1):
         raise UserError(f"config.ACCURACY_TOLERANCE = {tol!r} is invalid: it must lie in [0, 1)")
-    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES", "UNET_CHANNELS"):
+    for name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES", "UNET_CHANNELS",
+                 "INFERENCE_BATCH_SIZES", "CPU_INFERENCE_BATCH_SIZES", "QUICK_INFERENCE_BATCH_SIZES",
+                 "QUICK_CPU_INFERENCE_BATCH_SIZES"):
         v = values.get(name)
         if v is not None and (not v or any(not isinstance(b, int) or b < 1 for b in v)):
             raise UserError(f"config.{name} = {v!r} is invalid: it must be a non-empty tuple of positive integers")

@@ -2,8 +2,8 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
-# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup|inference]...
+# BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the four benchmarks.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -30,6 +30,8 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
+    inference) python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
+             ${INFERENCE_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/inference_ladder.log" | tail -24 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")

@@ -58,6 +58,13 @@ class Settings:
     volume_train_steps: int
     gpu_price_per_hour: float | None
     cpu_price_per_hour: float | None
+    latency_budget_ms: float  # the inference ladder's serving budget (p99 of one batch call)
+    inference_min_agreement: float  # top-1 agreement with eager fp32 a ladder rung needs to win
+    inference_latency_calls: int  # timed batch-1 calls per inference-ladder rung
+    inference_batch_sizes: tuple[int, ...]  # the inference ladder's throughput-latency curve
+    inference_curve_seconds: float  # timed seconds per point of that curve
+    inference_train_steps: int  # training steps of the served model before the inference ladder
+    inference_max_autotune: bool  # GPU: the max-autotune-no-cudagraphs compile rung
     ladder_seeds: tuple[int, ...] = (0,)
     energy_window_s: float = 0.0
     cache_dir: str = "cache"
@@ -78,7 +85,10 @@ class Settings:
                                      ("BATCH_SIZES", "QUICK_CPU_BATCH_SIZES"),
                                      ("VOLUME_SPACING_MM", "QUICK_VOLUME_SPACING_MM"),
                                      ("VOLUME_TRAIN_STEPS", "QUICK_VOLUME_TRAIN_STEPS"),
-                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS"))
+                     ("PATCH_SIZE", "QUICK_PATCH_SIZE"), ("INFERENCE_REPEATS", "QUICK_INFERENCE_REPEATS"),
+                     ("INFERENCE_LATENCY_CALLS", "QUICK_INFERENCE_LATENCY_CALLS"),
+                     ("INFERENCE_BATCH_SIZES", "QUICK_INFERENCE_BATCH_SIZES"),
+                     ("INFERENCE_BATCH_SIZES", "QUICK_CPU_INFERENCE_BATCH_SIZES"))
             for name, quick_name in pairs:
                 if name in explicit and quick_name not in explicit:
                     v[quick_name] = v[name]
@@ -90,7 +100,7 @@ class Settings:
         cpu_default = not quick and device == "cpu"
         if cpu_default:  # constants given on the command line win over the CPU defaults
             for name, cpu_name in (("BATCH_SIZES", "CPU_BATCH_SIZES"), ("MEASURE_STEPS", "CPU_MEASURE_STEPS"),
-                                   ("EPOCHS", "CPU_EPOCHS")):
+                                   ("EPOCHS", "CPU_EPOCHS"), ("INFERENCE_BATCH_SIZES", "CPU_INFERENCE_BATCH_SIZES")):
                 if name not in explicit:
                     v[name] = v[cpu_name]
         workers = v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers()
@@ -129,6 +139,15 @@ class Settings:
             volume_train_steps=v["QUICK_VOLUME_TRAIN_STEPS"] if quick else v["VOLUME_TRAIN_STEPS"],
             gpu_price_per_hour=v["GPU_PRICE_PER_HOUR"],
             cpu_price_per_hour=v["CPU_PRICE_PER_HOUR"],
+            latency_budget_ms=v["LATENCY_BUDGET_MS"],
+            inference_min_agreement=v["INFERENCE_MIN_AGREEMENT"],
+            inference_latency_calls=v["QUICK_INFERENCE_LATENCY_CALLS"] if quick else v["INFERENCE_LATENCY_CALLS"],
+            inference_batch_sizes=tuple(v["QUICK_CPU_INFERENCE_BATCH_SIZES"] if cpu_quick else
+                                        v["QUICK_INFERENCE_BATCH_SIZES"] if quick else v["INFERENCE_BATCH_SIZES"]),
+            inference_curve_seconds=v["INFERENCE_CURVE_SECONDS"] / (4 if quick else 1),
+            inference_train_steps=max(1, v["INFERENCE_TRAIN_STEPS"] // 4) if quick and v["INFERENCE_TRAIN_STEPS"]
+            else v["INFERENCE_TRAIN_STEPS"],
+            inference_max_autotune=bool(v["INFERENCE_MAX_AUTOTUNE"]),
             ladder_seeds=tuple(v["QUICK_LADDER_SEEDS"] if quick else v["LADDER_SEEDS"]),
             energy_window_s=v["QUICK_ENERGY_WINDOW_S"] if quick else v["ENERGY_WINDOW_S"],
             cache_dir=v["CACHE_DIR"],

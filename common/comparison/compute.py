@@ -492,7 +492,9 @@ def section_reason(inputs: Inputs, kind: str) -> str | None:
 def all_speedups(inputs: Inputs) -> tuple[list[dict], list[dict]]:
     out: list[dict] = []
     skipped: list[dict] = []
-    for fn in (_training, _pipeline, _performance, _augmentation, _volume3d):
+    from common.comparison.serving import ladder_speedups
+
+    for fn in (_training, _pipeline, _performance, _augmentation, _volume3d, ladder_speedups):
         fn(inputs.gpu, inputs.cpu, out, skipped)
     return out, skipped
 
