@@ -109,3 +109,4 @@ QUICK_CPU_INFERENCE_BATCH_SIZES = (1, 8)  # the curve in --quick runs on the CPU
 INFERENCE_CURVE_SECONDS = 1.0  # timed seconds per point of the curve (at least 5 calls); --quick: a quarter
 INFERENCE_TRAIN_STEPS = 100  # training steps (batch 64) of the served model before the ladder; --quick: a quarter
 INFERENCE_MAX_AUTOTUNE = False  # GPU: add a torch.compile max-autotune-no-cudagraphs rung (autotunes for minutes)
+INFERENCE_COMPILE = True  # the torch.compile rungs (each batch size compiles anew: minutes on a few CPU cores)

@@ -79,7 +79,8 @@ def settings_for(args: argparse.Namespace):
     s = Settings.resolve(values_from_args(argparse.Namespace(), set()), args.device, args.quick)
     changes = {k: v for k, v in (("inference_batch_sizes", args.batch_sizes), ("inference_latency_calls", args.calls),
                                  ("latency_budget_ms", args.budget_ms), ("inference_train_steps", args.train_steps),
-                                 ("inference_max_autotune", args.max_autotune)) if v is not None}
+                                 ("inference_max_autotune", args.max_autotune), ("inference_compile", args.compile))
+               if v is not None}
     return dataclasses.replace(s, **changes)
 
 
@@ -101,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-autotune", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU: add the torch.compile max-autotune-no-cudagraphs rung (minutes of autotuning) "
                         f"[config.INFERENCE_MAX_AUTOTUNE={config.INFERENCE_MAX_AUTOTUNE}]")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"the torch.compile rungs [config.INFERENCE_COMPILE={config.INFERENCE_COMPILE}]")
     p.add_argument("--out", default=None, help="write the full results here (JSON; also after every rung)")
     p.add_argument("--from-record", default=None, metavar="JSON",
                    help="print the table of an earlier run (this script's --out, or an analysis's "

@@ -65,6 +65,7 @@ class Settings:
     inference_curve_seconds: float  # timed seconds per point of that curve
     inference_train_steps: int  # training steps of the served model before the inference ladder
     inference_max_autotune: bool  # GPU: the max-autotune-no-cudagraphs compile rung
+    inference_compile: bool  # the inference ladder's torch.compile rungs
     ladder_seeds: tuple[int, ...] = (0,)
     energy_window_s: float = 0.0
     cache_dir: str = "cache"
@@ -148,6 +149,7 @@ class Settings:
             inference_train_steps=max(1, v["INFERENCE_TRAIN_STEPS"] // 4) if quick and v["INFERENCE_TRAIN_STEPS"]
             else v["INFERENCE_TRAIN_STEPS"],
             inference_max_autotune=bool(v["INFERENCE_MAX_AUTOTUNE"]),
+            inference_compile=bool(v["INFERENCE_COMPILE"]),
             ladder_seeds=tuple(v["QUICK_LADDER_SEEDS"] if quick else v["LADDER_SEEDS"]),
             energy_window_s=v["QUICK_ENERGY_WINDOW_S"] if quick else v["ENERGY_WINDOW_S"],
             cache_dir=v["CACHE_DIR"],

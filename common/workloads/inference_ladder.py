@@ -32,12 +32,13 @@ class LadderConfig:
     budget_ms: float  # latency budget: p99 of one batch call
     min_agreement: float  # top-1 agreement with eager fp32 a rung needs to win
     max_autotune: bool = False  # GPU: add the max-autotune-no-cudagraphs compile rung (compiles for minutes)
+    compile: bool = True  # the torch.compile rungs
     min_curve_calls: int = 5
 
     @classmethod
     def from_settings(cls, s) -> "LadderConfig":
         return cls(s.inference_latency_calls, tuple(s.inference_batch_sizes), s.inference_curve_seconds,
-                   s.latency_budget_ms, s.inference_min_agreement, s.inference_max_autotune)
+                   s.latency_budget_ms, s.inference_min_agreement, s.inference_max_autotune, s.inference_compile)
 
 
 @dataclass
@@ -116,7 +117,11 @@ def cpu_rungs() -> tuple[list[ServeRung], list[str]]:
 
 
 def rungs_for(device: torch.device, cfg: LadderConfig) -> tuple[list[ServeRung], list[str]]:
-    return gpu_rungs(cfg.max_autotune) if device.type == "cuda" else cpu_rungs()
+    rungs, notes = gpu_rungs(cfg.max_autotune) if device.type == "cuda" else cpu_rungs()
+    if not cfg.compile:
+        rungs = [r for r in rungs if not r.name.startswith("torch.compile")]
+        notes.append("torch.compile rungs left out (INFERENCE_COMPILE = False)")
+    return rungs, notes
 
 
 # --- measurements ------------------------------------------------------------------------------
