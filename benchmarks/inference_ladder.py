@@ -50,7 +50,7 @@ def table(res: dict) -> str:
                      f"{a['max_abs_logit_diff']:>9.2g} {_f((r.get('end_to_end') or {}).get('p50_ms'), '{:.3f}'):>8} "
                      f"{r['one_time_s']:>8.1f}  "
                      f"{best:<20} "
-                     f"{'yes' if r.get('kept') else 'no' if i else 'base'}{'' if a['passed'] else ' REFUSED'}")
+                     f"{'base' if i == 0 else 'yes' if r.get('kept') else 'no'}{'' if a['passed'] else ' REFUSED'}")
     w, t = res.get("latency_winner"), res.get("throughput_winner")
     lines.append(f"latency winner: {w['name']} ({w['label']}, engine {w['engine']}): p50 {w['p50_ms']:.3f} ms, "
                  f"{w['speedup_p50_vs_eager']:.2f}x eager fp32" if w else
@@ -76,7 +76,8 @@ def settings_for(args: argparse.Namespace):
     from common.analysis.settings import Settings
     from common.cli import values_from_args
 
-    s = Settings.resolve(values_from_args(argparse.Namespace(), set()), args.device, args.quick)
+    given = {"CPU_THREADS": args.threads} if args.threads else {}
+    s = Settings.resolve(values_from_args(argparse.Namespace(**given), set(given)), args.device, args.quick)
     changes = {k: v for k, v in (("inference_batch_sizes", args.batch_sizes), ("inference_latency_calls", args.calls),
                                  ("latency_budget_ms", args.budget_ms), ("inference_train_steps", args.train_steps),
                                  ("inference_max_autotune", args.max_autotune), ("inference_compile", args.compile))
@@ -102,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-autotune", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU: add the torch.compile max-autotune-no-cudagraphs rung (minutes of autotuning) "
                         f"[config.INFERENCE_MAX_AUTOTUNE={config.INFERENCE_MAX_AUTOTUNE}]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads of the process (the eager baseline) [config.CPU_THREADS or all "
+                        "physical cores]")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help=f"the torch.compile rungs [config.INFERENCE_COMPILE={config.INFERENCE_COMPILE}]")
     p.add_argument("--out", default=None, help="write the full results here (JSON; also after every rung)")
