@@ -153,6 +153,8 @@ def measure(args: argparse.Namespace) -> int:
     s = settings_for(args)
     device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
     torch.set_num_threads(s.cpu_threads)
+    if device.type == "cuda":  # serving runs fixed shapes: let cuDNN pick its fastest algorithms
+        torch.backends.cudnn.benchmark = True
     data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_eval=s.max_eval_images)
     cfg = LadderConfig.from_settings(s)
     rungs, notes = rungs_for(device, cfg)

@@ -123,8 +123,8 @@ class TorchPredictor:
                 x = x.contiguous(memory_format=torch.channels_last)
             if lv.precision == "bf16_cast":
                 return self.fn(x.to(torch.bfloat16))
-            if lv.precision == "bf16_autocast":
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            if lv.precision == "bf16_autocast":  # no weight-cast cache inside a captured graph (freed on exit)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=lv.graph not in CAPTURED):
                     return self.fn(x)
             return self.fn(x)
 

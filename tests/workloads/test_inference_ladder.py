@@ -104,6 +104,32 @@ def test_a_rung_that_changes_predictions_cannot_win(monkeypatch):
     assert res["throughput_winner"]["name"] == "eager fp32"
 
 
+class _FixedShape:
+    """Like a CUDA-graph predictor: only the batch sizes it was prepared for run."""
+
+    def __init__(self, model, levers, device):
+        self.inner, self.ready = build_predictor(model, levers.replace(channels_last=False), device), set()
+
+    def prepare(self, batch):
+        self.ready.add(batch)
+        return 0.0
+
+    def __call__(self, x):
+        if x.shape[0] not in self.ready:
+            raise RuntimeError(f"no CUDA graph captured for batch {x.shape[0]}")
+        return self.inner(x)
+
+
+def test_fixed_shape_engines_run_only_prepared_shapes(monkeypatch):
+    real = il.build_predictor
+    monkeypatch.setattr(il, "build_predictor", lambda m, lv, d: _FixedShape(m, lv, d) if lv.channels_last
+                        else real(m, lv, d))
+    inp = _inputs(batch_sizes=(1, 8, 128))
+    r = il.measure_rung(inp, "fixed", ServeLevers(channels_last=True), il._reference(inp))
+    assert r["status"] == "ok" and r["agreement"]["passed"], r.get("reason")
+    assert set(r["setup_s"]) == {"1", "8", "128"}  # the agreement check ran at batch 8, a curve batch
+
+
 def _row(b, p99, ips):
     return {"batch_size": b, "p99_ms": p99, "images_per_s_median": ips, "error": None}
 
