@@ -113,3 +113,17 @@ RENDER_AZIMUTHS_DEG = (0.0, 45.0, 90.0, 180.0)  # views of the 3D rendering (deg
 QUICK_RENDER_AZIMUTHS_DEG = (0.0, 90.0)  # the same in --quick runs
 RENDER_SIZE = 160  # edge of each rendered view (pixels)
 QUICK_RENDER_SIZE = 96  # the same in --quick runs
+
+# --- Inference ladder (performance_analysis): serving at batch 1 and under a latency budget ----------
+LATENCY_BUDGET_MS = 50.0  # serving budget: the best throughput counts batch sizes whose p99 call latency is within it
+INFERENCE_MIN_AGREEMENT = 0.999  # top-1 agreement with eager fp32 on the test split a rung needs to win
+INFERENCE_LATENCY_CALLS = 1000  # timed batch-1 calls per rung (1000 leave 10 calls above the p99)
+QUICK_INFERENCE_LATENCY_CALLS = 200  # the same in --quick runs
+INFERENCE_BATCH_SIZES = (1, 8, 32, 128, 512, 2048)  # the throughput-latency curve of every rung (GPU)
+CPU_INFERENCE_BATCH_SIZES = (1, 4, 16, 64)  # the curve in the default CPU run
+QUICK_INFERENCE_BATCH_SIZES = (1, 16, 256)  # the curve in --quick runs (GPU)
+QUICK_CPU_INFERENCE_BATCH_SIZES = (1, 8)  # the curve in --quick runs on the CPU
+INFERENCE_CURVE_SECONDS = 1.0  # timed seconds per point of the curve (at least 5 calls); --quick: a quarter
+INFERENCE_TRAIN_STEPS = 100  # training steps (batch 64) of the served model before the ladder; --quick: a quarter
+INFERENCE_MAX_AUTOTUNE = False  # GPU: add a torch.compile max-autotune-no-cudagraphs rung (autotunes for minutes)
+INFERENCE_COMPILE = True  # the torch.compile rungs (each batch size compiles anew: minutes on a few CPU cores)

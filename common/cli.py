@@ -193,8 +193,20 @@ for _name in ("AUGMENTATION_IMAGES", "QUICK_AUGMENTATION_IMAGES", "AUGMENTATION_
               "VOLUME_BATCH_SIZE", "QUICK_VOLUME_BATCH_SIZE", "VOLUME_AUGMENTATION_PATCHES",
               "QUICK_VOLUME_AUGMENTATION_PATCHES", "RENDER_SIZE", "QUICK_RENDER_SIZE"):
     RULES[_name] = (_pos_int, "a positive integer")
-for _name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES"):
+for _name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_BATCH_SIZES",
+              "INFERENCE_BATCH_SIZES", "CPU_INFERENCE_BATCH_SIZES", "QUICK_INFERENCE_BATCH_SIZES",
+              "QUICK_CPU_INFERENCE_BATCH_SIZES"):
     RULES[_name] = (_ints_tuple(1), "a non-empty tuple of positive integers")
+RULES.update({
+    "INFERENCE_LATENCY_CALLS": (_pos_int, "a positive integer"),
+    "QUICK_INFERENCE_LATENCY_CALLS": (_pos_int, "a positive integer"),
+    "LATENCY_BUDGET_MS": (_pos, "a positive finite number of milliseconds"),
+    "INFERENCE_CURVE_SECONDS": (_pos, "a positive finite number of seconds"),
+    "INFERENCE_MIN_AGREEMENT": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "INFERENCE_TRAIN_STEPS": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "INFERENCE_MAX_AUTOTUNE": (lambda v: isinstance(v, bool), "True or False"),
+    "INFERENCE_COMPILE": (lambda v: isinstance(v, bool), "True or False"),
+})
 for _name in ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG"):
     RULES[_name] = (lambda v: isinstance(v, tuple) and len(v) > 0 and all(_num(a) for a in v),
                     "a non-empty tuple of finite angles in degrees")

@@ -2,11 +2,9 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample]...
-# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks; SEG_ARGS to the
+# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample|inference|scaling]...
+# BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
 # segmentation example (segexample: its tree lands in $OUT/segexample/custom_pipelines/...).
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
-# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
 set -uo pipefail
@@ -43,6 +41,8 @@ for what in "$@"; do
     segexample) python3 examples/custom_pipeline_segmentation.py --device cuda --results-dir "$OUT/segexample" \
              ${SEG_ARGS:---patch 64 --patches 32 --batch-size 4 --channels 16,32,64,128 --set BATCH_SIZES=1,2,4,8,16} \
              2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20 ;;
+    inference) python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
+             ${INFERENCE_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/inference_ladder.log" | tail -24 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
              --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;

@@ -1,6 +1,7 @@
 """performance_analysis/: batch-size sweep (throughput, step latency, peak memory),
 precision comparison, memory and power efficiency, inference latency percentiles and
-batch throughput; on the CPU, thread scaling from 1 to all cores."""
+batch throughput, the inference ladder (serving at its best: common/workloads/inference_ladder.py);
+on the CPU, thread scaling from 1 to all cores."""
 
 from __future__ import annotations
 
@@ -64,6 +65,16 @@ def _train_point(ctx: Context, levers, label: str) -> dict[str, Any]:
     }
 
 
+def _inference_ladder(ctx: Context) -> dict[str, Any]:
+    from common.workloads.serving import mednist_ladder
+
+    bar = ctx.tqdm(1, "inference ladder")
+    try:
+        return mednist_ladder(ctx.data, ctx.device, ctx.settings, lambda m: bar.set_description(f"inference ladder: {m}"))
+    finally:
+        bar.close()
+
+
 def measure(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
     dev = ctx.device
@@ -105,6 +116,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     ok_rows = [r for r in out["inference_throughput"] if r["images_per_s"]]
     out["inference_best_batch"] = max(ok_rows, key=lambda r: r["images_per_s"]["median"])["batch_size"] \
         if ok_rows else None
+    out["inference_ladder"] = _inference_ladder(ctx)
     # thread scaling (CPU)
     if dev.type == "cpu":
         import psutil

@@ -57,6 +57,9 @@ BY_MODE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
     "volume_augmentation_patches": ("VOLUME_AUGMENTATION_PATCHES", "QUICK_VOLUME_AUGMENTATION_PATCHES", None, None),
     "render_azimuths_deg": ("RENDER_AZIMUTHS_DEG", "QUICK_RENDER_AZIMUTHS_DEG", None, None),
     "render_size": ("RENDER_SIZE", "QUICK_RENDER_SIZE", None, None),
+    "inference_latency_calls": ("INFERENCE_LATENCY_CALLS", "QUICK_INFERENCE_LATENCY_CALLS", None, None),
+    "inference_batch_sizes": ("INFERENCE_BATCH_SIZES", "QUICK_INFERENCE_BATCH_SIZES", "CPU_INFERENCE_BATCH_SIZES",
+                              "QUICK_CPU_INFERENCE_BATCH_SIZES"),
 }
 NO_CONSTANT = {"max_train_images": None, "max_eval_images": None, "cudnn_benchmark": True}
 
@@ -72,7 +75,10 @@ SAME_IN_EVERY_MODE: dict[str, str] = {
     "winner_max_j_per_image": "WINNER_MAX_J_PER_IMAGE", "cache_dir": "CACHE_DIR", "mednist_url": "MEDNIST_URL",
     "mednist_md5": "MEDNIST_MD5", "download_timeout_s": "DOWNLOAD_TIMEOUT_S",
     "synthetic_per_class": "SYNTHETIC_PER_CLASS", "embedded_mednist_archive": "EMBEDDED_MEDNIST_ARCHIVE",
-    "embedded_mednist_md5": "EMBEDDED_MEDNIST_MD5",
+    "embedded_mednist_md5": "EMBEDDED_MEDNIST_MD5", "latency_budget_ms": "LATENCY_BUDGET_MS",
+    "inference_min_agreement": "INFERENCE_MIN_AGREEMENT", "inference_curve_seconds": "INFERENCE_CURVE_SECONDS",
+    "inference_train_steps": "INFERENCE_TRAIN_STEPS", "inference_max_autotune": "INFERENCE_MAX_AUTOTUNE",
+    "inference_compile": "INFERENCE_COMPILE",
 }
 # constants resolved by hand in ``resolve`` (batch_size, num_workers, cpu_threads)
 BY_HAND = ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE", "NUM_WORKERS", "CPU_THREADS")
@@ -133,6 +139,14 @@ class Settings:
     synthetic_per_class: int
     embedded_mednist_archive: str
     embedded_mednist_md5: str
+    latency_budget_ms: float  # the inference ladder's serving budget (p99 of one batch call)
+    inference_min_agreement: float  # top-1 agreement with eager fp32 a ladder rung needs to win
+    inference_latency_calls: int  # timed batch-1 calls per inference-ladder rung
+    inference_batch_sizes: tuple[int, ...]  # the inference ladder's throughput-latency curve
+    inference_curve_seconds: float  # timed seconds per point of that curve
+    inference_train_steps: int  # training steps of the served model before the inference ladder
+    inference_max_autotune: bool  # GPU: the max-autotune-no-cudagraphs compile rung
+    inference_compile: bool  # the inference ladder's torch.compile rungs
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -151,8 +165,12 @@ class Settings:
         if quick and cpu and batch > small and ("BATCH_SIZE" not in explicit or "QUICK_CPU_BATCH_SIZE" in explicit):
             notes.append(f"quick mode on the CPU: batch {small} instead of {batch}")
             batch = small
-        for f in ("batch_sizes", "unet_channels", "ladder_seeds", "render_azimuths_deg"):
+        for f in ("batch_sizes", "unet_channels", "ladder_seeds", "render_azimuths_deg", "inference_batch_sizes"):
             fields[f] = tuple(fields[f])
+        if quick:  # the inference ladder's curve and its served model's training: a quarter in --quick runs
+            fields["inference_curve_seconds"] = fields["inference_curve_seconds"] / 4
+            if fields["inference_train_steps"]:
+                fields["inference_train_steps"] = max(1, fields["inference_train_steps"] // 4)
         return cls(device=device, quick=quick, batch_size=batch,
                    num_workers=v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers(),
                    cpu_threads=v["CPU_THREADS"] or default_threads(), notes=tuple(notes), **fields)

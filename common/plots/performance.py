@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
+from common.plots import inference as inference_plots
 from common.plots.common import (
     DEVICE_COLORS,
     bars_or_missing,
@@ -168,4 +169,6 @@ def plot(record, arrays, out: Path, name: Callable[[str], str]) -> list[Path]:
     return [batch_sweep(record, out / name("batch_size_sweep.png")),
             precision(record, out / name("precision_memory_power.png")),
             inference(record, out / name("inference_latency.png")),
+            inference_plots.latency_ladder(record, out / name("inference_ladder.png")),
+            inference_plots.throughput_curve(record, out / name("inference_throughput_latency.png")),
             threads(record, out / name("thread_scaling.png"))]

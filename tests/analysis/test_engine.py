@@ -37,7 +37,10 @@ QUICK = ["--quick", "--no-progress",
          "--set", "QUICK_INFERENCE_REPEATS=5", "--set", "QUICK_CPU_MAX_TRAIN_IMAGES=48", "--set", "UNET_CHANNELS=8,16",
          "--set", "NUM_WORKERS=0", "--set", "QUICK_AUGMENTATION_IMAGES=12",
          "--set", "QUICK_AUGMENTATION_QUALITY_IMAGES=8",
-         "--set", "QUICK_RENDER_SIZE=48", "--set", "QUICK_VOLUME_AUGMENTATION_PATCHES=2"]
+         "--set", "QUICK_RENDER_SIZE=48", "--set", "QUICK_VOLUME_AUGMENTATION_PATCHES=2",
+         "--set", "INFERENCE_TRAIN_STEPS=1", "--set", "QUICK_INFERENCE_LATENCY_CALLS=5",
+         "--set", "QUICK_CPU_INFERENCE_BATCH_SIZES=1,2", "--set", "INFERENCE_CURVE_SECONDS=0.01",
+         "--set", "INFERENCE_COMPILE=False"]
 
 
 def _no_constant(name: str):

@@ -36,8 +36,9 @@ def make(name):
 
 for n in {names!r}:
     make(n)
-engine.SECTIONS[:] = [(n, n, n, n) for n in {names!r}]
-engine.SECTION_NAMES[:] = list({names!r})
+from common import layout
+engine.SECTIONS = layout.SECTIONS = tuple(layout.Section(n, n, n, n) for n in {names!r})
+engine.SECTION_NAMES = layout.SECTION_NAMES = tuple({names!r})
 sys.exit(engine.main_for("cpu")(sys.argv[1:]))
 """
 

@@ -29,6 +29,9 @@ def speedups(g: Run, c: Run, out: list, skipped: list) -> None:
     gp, cp = g.ok("performance_analysis"), c.ok("performance_analysis")
     if not (gp and cp):
         return
+    from common.comparison.serving import ladder_speedups
+
+    ladder_speedups(g, c, out, skipped)  # the inference ladder: like-for-like and each device's winners
     for section, key, label, field in (("batch_sweep", _batch_key, "batch", "batch_size"),
                                        ("precision", _precision_key, "precision", "label")):
         gi, ci = _rows_by(gp.data[section], key), _rows_by(cp.data[section], key)
