@@ -31,7 +31,14 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "VOLUME_TRAIN_STEPS": ("--volume-train-steps", int, "3D UNet training steps"),
     "GPU_PRICE_PER_HOUR": ("--gpu-price-per-hour", float, "GPU machine price per hour, for cost per million images"),
     "CPU_PRICE_PER_HOUR": ("--cpu-price-per-hour", float, "CPU machine price per hour, same currency"),
+    "SCALING_GPUS": ("--gpus", int, "GPUs per machine of the scaling section, measured at 1, 2, 4, ... up to it "
+                                    "(default: every visible GPU)"),
+    "NNODES": ("--nnodes", int, "machines in the scaling section (torchrun --nnodes; run the same command on each)"),
+    "NODE_RANK": ("--node-rank", int, "this machine's rank among --nnodes (torchrun --node-rank; 0 writes the record)"),
+    "MASTER_ADDR": ("--master-addr", str, "address of the --node-rank 0 machine (torchrun --master-addr)"),
+    "MASTER_PORT": ("--master-port", int, "rendezvous port on that machine (torchrun --master-port)"),
 }
+SCALING_FLAGS = ["SCALING_GPUS", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"]
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
@@ -151,5 +158,28 @@ def validate_config(values: dict[str, Any]) -> None:
             flag = FLAGS[name][0]
             raise UserError(f"{v}: file not found (config.{name} / {flag}); give an existing NIfTI file or leave it "
                             f"unset for the MNI152 default")
+    _validate_scaling(values)
     if values.get("LABEL_PATH") and not values.get("VOLUME_PATH"):
         raise UserError("--label needs --volume (config.LABEL_PATH is set but config.VOLUME_PATH is not)")
+
+
+def _validate_scaling(values: dict[str, Any]) -> None:
+    for name in ("SCALING_BATCH_PER_GPU", "SCALING_CPU_BATCH_PER_PROC", "NNODES", "SCALING_TIMEOUT_S"):
+        if name in values:
+            _positive(values, name, integer=name != "SCALING_TIMEOUT_S")
+    if "SCALING_GPUS" in values:
+        _positive(values, "SCALING_GPUS", allow_none=True)
+    procs = values.get("SCALING_CPU_PROCS")
+    if procs is not None and (not procs or any(not isinstance(p, int) or p < 1 for p in procs)):
+        raise UserError(f"config.SCALING_CPU_PROCS = {procs!r} is invalid: it must be a non-empty tuple of positive "
+                        "integers")
+    nnodes, rank = values.get("NNODES", 1), values.get("NODE_RANK", 0)
+    if not isinstance(rank, int) or not 0 <= rank < nnodes:
+        raise UserError(f"config.NODE_RANK = {rank!r} is invalid: it must lie in 0..NNODES-1 ({nnodes} node(s)); "
+                        "fix --node-rank")
+    port = values.get("MASTER_PORT", 29500)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise UserError(f"config.MASTER_PORT = {port!r} is invalid: it must be a TCP port 1..65535 (--master-port)")
+    if nnodes > 1 and not values.get("MASTER_ADDR"):
+        raise UserError(f"--nnodes {nnodes} needs --master-addr (config.MASTER_ADDR): the address of the "
+                        "--node-rank 0 machine")

@@ -2,8 +2,9 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup]...
-# BENCH_ARGS, BREAKDOWN_ARGS and CPU_BENCH_ARGS pass arguments to the three benchmarks.
+# Usage (from the repo root there):
+#   bash scripts/gpu_session.sh [tests|quick|default|bench|breakdown|cpuladder|overhead|warmup|scaling]...
+# BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and SCALING_ARGS pass arguments to those benchmarks.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -30,6 +31,10 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
+    scaling) # data-parallel DenseNet121 on 1, 2, ... visible GPUs (torchrun + DDP, NCCL, NVLink multicast off);
+             # per-count torchrun logs in $OUT/scaling_logs/; about 2-4 min on 2 H200s with the 9,600 training images
+             python3 benchmarks/scaling.py --data-dir data --out "$OUT/scaling.json" ${SCALING_ARGS:-} 2>&1 \
+             | grep --line-buffered -v -i warn | tee "$OUT/scaling.log" | tail -14 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     quick|default)
       flag=$([ "$what" = quick ] && echo --quick || echo "")

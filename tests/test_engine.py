@@ -24,7 +24,7 @@ from common.records import load_record
 FOLDERS = ["visualizations", "utilization_patterns", "augmentation_analysis", "pipeline_deep_dive",
            "performance_analysis", "reports", "metrics"]
 SECTIONS = ["visualizations", "augmentation_analysis", "pipeline_deep_dive", "performance_analysis",
-            "winning_solution", "utilization_patterns"]
+            "winning_solution", "scaling", "utilization_patterns"]
 # Sizes a 2-core machine gets through in about a minute. NUM_WORKERS=0: DataLoader worker start-up
 # (a fresh worker per epoch of 6 steps) costs more than the rest of the run together on 2 cores;
 # the worker path itself is tested in test_workloads_training.py.
@@ -32,7 +32,7 @@ QUICK = ["--quick", "--no-progress",
          "--set", "QUICK_CPU_BATCH_SIZES=4,8", "--set", "QUICK_CPU_BATCH_SIZE=8",
          "--set", "QUICK_VOLUME_SPACING_MM=6.0", "--set", "QUICK_VOLUME_TRAIN_STEPS=3", "--set", "QUICK_PATCH_SIZE=16",
          "--set", "QUICK_INFERENCE_REPEATS=5", "--set", "QUICK_CPU_MAX_TRAIN_IMAGES=48", "--set", "UNET_CHANNELS=8,16",
-         "--set", "NUM_WORKERS=0"]
+         "--set", "NUM_WORKERS=0", "--set", "SCALING_CPU_PROCS=1"]  # one gloo launch (2 are in test_distributed_scaling)
 
 
 def _no_constant(name: str):
@@ -122,6 +122,8 @@ def test_every_record_loads_and_carries_the_environment(root):
         if kind == "winning_solution":
             name = "cpu_winning_solution_analysis.json"
             canon, copy = root / "metrics" / name, root / name
+        elif kind == "scaling":  # its figure and record copy live in performance_analysis/
+            canon, copy = root / "metrics" / "cpu_scaling.json", root / "performance_analysis" / "cpu_scaling.json"
         else:
             canon, copy = root / "metrics" / f"cpu_{kind}.json", root / kind / f"cpu_{kind}.json"
         assert _parse_strict(canon) == _parse_strict(copy), kind

@@ -26,6 +26,7 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.pipeline", "common.plots.pipeline"),
     ("performance_analysis", "performance_analysis", "common.analysis.performance", "common.plots.performance"),
     ("winning_solution", "", "common.analysis.winning", "common.plots.winning"),
+    ("scaling", "performance_analysis", "common.analysis.scaling", "common.plots.scaling"),
     ("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization"),
 ]
 SECTION_NAMES = [s[0] for s in SECTIONS]
@@ -50,7 +51,10 @@ def build_parser(device: str) -> argparse.ArgumentParser:
                    help="comma-separated subset of sections to run (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_flags(p, FLAG_NAMES)
-    from common.cli import add_set_flag
+    from common.cli import SCALING_FLAGS, add_set_flag
+
+    if device == "cuda":  # the scaling section's GPU count and torchrun's rendezvous for several machines
+        add_config_flags(p, SCALING_FLAGS)
 
     add_set_flag(p)
     return p

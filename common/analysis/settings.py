@@ -24,6 +24,10 @@ def default_threads() -> int:
     return psutil.cpu_count(logical=False) or logical_cpus()
 
 
+SCALING_KEYS = ("SCALING_GPUS", "SCALING_BATCH_PER_GPU", "SCALING_CPU_PROCS", "SCALING_CPU_BATCH_PER_PROC",
+                "SCALING_TIMEOUT_S", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 @dataclass
 class Settings:
     device: str  # "cuda" or "cpu"
@@ -64,6 +68,8 @@ class Settings:
     winner_max_j_per_image: float | None = None
     ladder_inductor_tuning: bool = False
     ladder_compiled_rungs: bool = True
+    # the scaling section's SCALING_* constants and torchrun's rendezvous (NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT)
+    scaling: dict[str, Any] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -135,6 +141,7 @@ class Settings:
             winner_max_j_per_image=v["WINNER_MAX_J_PER_IMAGE"],
             ladder_inductor_tuning=bool(v["LADDER_INDUCTOR_TUNING"]),
             ladder_compiled_rungs=bool(v["LADDER_COMPILED_RUNGS"]),
+            scaling={k.lower(): v[k] for k in SCALING_KEYS},
             notes=tuple(notes),
         )
 

@@ -16,7 +16,7 @@ from common.records import Record, load_record
 # kind -> base file name (as the engine writes it; see engine.record_paths)
 REQUIRED_KINDS = ("performance_analysis", "pipeline_deep_dive", "winning_solution", "augmentation_analysis",
                   "utilization_patterns")
-OPTIONAL_KINDS = ("visualizations", "run_summary")
+OPTIONAL_KINDS = ("visualizations", "run_summary", "scaling")
 SCRIPT = {"cuda": "comprehensive_gpu_analysis.py", "cpu": "comprehensive_cpu_analysis.py"}
 FLAG = {"cuda": "--gpu", "cpu": "--cpu"}
 
@@ -42,6 +42,7 @@ FIELDS: dict[str, list[tuple[str, Any]]] = {
     "utilization_patterns": [("data.per_stage", dict)],
     "visualizations": [],
     "run_summary": [],
+    "scaling": [("data.rows", list), ("data.rows.*.images_per_s", SUMMARY)],
 }
 
 

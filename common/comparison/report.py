@@ -179,6 +179,11 @@ def build_report(records: dict[str, Any]) -> str:
               f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} |" for r in scal["rows"]]
     else:
         L.append(f"{scal.get('reason')} (the GPU run saw {scal.get('gpu_count')} GPU(s)).")
+    cpr = scal.get("cpu_processes")
+    if cpr:
+        L += ["", "CPU data-parallel scaling (gloo processes) in the CPU run: " + (", ".join(
+            f"{r['processes']} process(es) {fmt_num(r['images_per_s'])} img/s (weak efficiency "
+            f"{r['weak_efficiency']:.0%})" for r in cpr["rows"]) if cpr.get("available") else str(cpr.get("reason")))]
     ct = scal.get("cpu_threads")
     if ct:
         L += ["", f"CPU thread scaling in the CPU run ({ct.get('workload')}, {ct.get('physical_cores')} physical "
