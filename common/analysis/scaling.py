@@ -108,7 +108,8 @@ def _eff(values: list[float], base: list[float], n: int) -> dict[str, Any]:
 def summarise(kind: str, runs: dict[str, Any], p: dict[str, Any], settings) -> dict[str, Any]:
     unit = p["unit"]
     counts = sorted(int(k) for k in runs)
-    out: dict[str, Any] = {"device": kind, "unit": unit, "counts": counts, "notes": p["notes"],
+    out: dict[str, Any] = {"device": kind, "unit": unit, "units": "GPUs" if unit == "GPU" else "processes",
+                           "counts": counts, "notes": p["notes"],
                            "per_worker_batch": p["batch"], "ddp": DDP_OPTIONS, "nnodes": settings.scaling["nnodes"],
                            "node_rank": settings.scaling["node_rank"], "runs": runs, "rows": []}
     if not runs:
@@ -161,10 +162,13 @@ def _f(v, fmt: str) -> str:
     return "n/a" if v is None else fmt.format(v)
 
 
+def _rate(v: float) -> str:
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def table(data: dict[str, Any]) -> str:
     """The scaling rows as a text table (``benchmarks/scaling.py --from-record``)."""
-    u = data["unit"]
-    head = (f"{u + 's':>9} | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
+    head = (f"{data['units']:>9} | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
             "comm in flight / exposed | J/image")
     lines = [head, "-" * len(head)]
     for r in data["rows"]:
@@ -172,8 +176,9 @@ def table(data: dict[str, Any]) -> str:
         se = r["strong_efficiency"]
         tt = (f"{r['time_to_target_s']:.1f} s (ep {r['epochs_to_target']})" if r["time_to_target_s"] is not None
               else "not reached")
-        lines.append(f"{r['workers']:>9} | {ips['median']:>9.0f} ({ips['ci95'][0]:.0f}-{ips['ci95'][1]:.0f})"
-                     f"{'':>6} | {r['weak_efficiency']['value']:>8.3f} | {_f(se and se['value'], '{:.3f}'):>10} | "
+        ci = f"{_rate(ips['median'])} ({_rate(ips['ci95'][0])}-{_rate(ips['ci95'][1])})"
+        lines.append(f"{r['workers']:>9} | {ci:<28} | {r['weak_efficiency']['value']:>8.3f} | "
+                     f"{_f(se and se['value'], '{:.3f}'):>10} | "
                      f"{tt:>14} | {100 * r['test_accuracy']:>7.2f}% | "
                      f"{_f(r['comm_in_flight_share'], '{:.1%}'):>11} / {_f(r['comm_exposed_share'], '{:.1%}'):<10} | "
                      f"{_f(r['j_per_image'], '{:.4f}')}")

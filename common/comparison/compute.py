@@ -501,8 +501,8 @@ def all_speedups(inputs: Inputs) -> tuple[list[dict], list[dict]]:
 
 
 def scalability(inputs: Inputs) -> dict[str, Any]:
-    """GPU scaling from the GPU tree's scaling record (or its performance record's older 'scaling' list),
-    the CPU's gloo-process scaling from the CPU tree's scaling record, CPU thread scaling from its performance record."""
+    """GPU scaling from the GPU tree's scaling record (or its performance record's older 'scaling' list), the
+    CPU's gloo-process scaling from the CPU tree's scaling record, CPU thread scaling from its performance record."""
     gs, cs = inputs.gpu.ok("scaling"), inputs.cpu.ok("scaling")
     gp, cp = inputs.gpu.ok("performance_analysis"), inputs.cpu.ok("performance_analysis")
     out: dict[str, Any] = {"gpu_count": (inputs.gpu.environment.get("gpu") or {}).get("count")}

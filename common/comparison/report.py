@@ -174,9 +174,11 @@ def build_report(records: dict[str, Any]) -> str:
     scal = perf.get("scalability") or {}
     L += ["## Scalability", ""]
     if scal.get("available"):
-        L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency |", "|---|---|---|---|"]
+        L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency | time to target |",
+              "|---|---|---|---|---|"]
         L += [f"| {r['gpus']} | {fmt_num(r['images_per_s']['median'])} | {fmt_x(r['speedup_vs_1'])}x "
-              f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} |" for r in scal["rows"]]
+              f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} | "
+              f"{fmt_num(r.get('time_to_target_s'), 's')} |" for r in scal["rows"]]
     else:
         L.append(f"{scal.get('reason')} (the GPU run saw {scal.get('gpu_count')} GPU(s)).")
     cpr = scal.get("cpu_processes")

@@ -36,7 +36,7 @@ def _throughput(ax, d, unit: str, color: str) -> None:
     _curve(ax, rows, "images_per_s", f"weak: {d['per_worker_batch']} per {unit}, global batch grows", color, "o")
     _curve(ax, rows, "strong_images_per_s", f"strong: global batch {d['per_worker_batch']} split", "#ff7f0e", "s")
     ax.set_xticks(xs)
-    ax.set_xlabel(f"{unit}s")
+    ax.set_xlabel(d["units"])
     ax.set_ylabel("global images/s (median, 95% CI)")
     ax.set_title("Training throughput")
     ax.legend(fontsize=7)
@@ -58,8 +58,9 @@ def _efficiency(ax, d, unit: str, color: str) -> None:
             for (x, _), y in zip(pts, v):
                 ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, -12), fontsize=7, ha="center")
     ax.set_xticks(xs)
-    ax.set_ylim(0, 1.15)
-    ax.set_xlabel(f"{unit}s")
+    top = max([1.0] + [r[k]["value"] for r in rows for k in ("weak_efficiency", "strong_efficiency") if r.get(k)])
+    ax.set_ylim(0, 1.15 * top)
+    ax.set_xlabel(d["units"])
     ax.set_ylabel("throughput / (count x first count's)")
     ax.set_title("Scaling efficiency")
     ax.legend(fontsize=7, loc="lower left")
@@ -75,12 +76,14 @@ def _time_to_target(ax, d, unit: str, color: str, target) -> None:
                 else f"not reached\n(val {100 * (r['final_val_accuracy'] or 0):.1f}%)")
         ax.text(i, v or 0, text, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [str(r["workers"]) for r in rows])
-    ax.set_xlabel(f"{unit}s")
+    ax.set_xlim(-0.8, len(rows) - 0.2)
+    ax.set_ylim(0, 1.2 * max([1.0] + [v for v in vals if v is not None]))
+    ax.set_xlabel(d["units"])
     ax.set_ylabel("s from the worker's process start")
     ax.set_title(f"Time to {target:.0%} validation accuracy (all one-time costs)")
 
 
-def _comm(ax, d, unit: str) -> None:
+def _comm(ax, d, unit: str) -> None:  # noqa: ARG001
     rows = [r for r in d["rows"] if r.get("comm_in_flight_share") is not None]
     if not rows:
         not_available(ax, f"one {unit}: nothing to communicate")
@@ -96,7 +99,8 @@ def _comm(ax, d, unit: str) -> None:
         ax.text(i, 100 * max(r["comm_in_flight_share"], r["comm_exposed_share"] or 0), f"{mb:.0f} MiB/step",
                 ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [str(r["workers"]) for r in rows])
-    ax.set_xlabel(f"{unit}s")
+    ax.set_xlim(-0.8, len(rows) - 0.2)
+    ax.set_xlabel(d["units"])
     ax.set_ylabel("% of the step")
     ax.set_title("Communication share of the step")
     ax.legend(fontsize=7)
@@ -117,7 +121,8 @@ def _devices(ax, d, unit: str, color: str) -> None:
         power = f"\n{dev['power_w_mean']:.0f} W" if dev.get("power_w_mean") is not None else ""
         jpi = f"\n{dev['j_per_image']:.4f} J/img" if dev.get("j_per_image") is not None else ""
         ax.text(i, dev[key], f"{dev[key]:.0f}%{power}{jpi}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, [f"{n}: rank {dev['rank']}" for n, dev in bars], fontsize=7, rotation=20)
+    ax.set_xticks(x, [f"{n} {d['units'] if n > 1 else d['unit']}: rank {dev['rank']}" for n, dev in bars], fontsize=7,
+                  rotation=20)
     ax.set_ylim(0, 130)
     ax.set_ylabel("utilization % (own device, timed windows)")
     ax.set_title("Per-device utilization, power, energy (weak scaling)")

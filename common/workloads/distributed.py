@@ -118,7 +118,8 @@ class Job:
         r.sync()
         self.startup["upload_s"] = clock() - a
         self.data_info = {"train_images": len(parts["train"][1]), "val_images": len(parts["val"][1]),
-                          "test_images": len(parts["test"][1]), "dataset": data.source, "skipped_images": len(data.skipped)}
+                          "test_images": len(parts["test"][1]), "dataset": data.source,
+                          "skipped_images": len(data.skipped)}
 
     # -- one step, evaluation ---------------------------------------------------------------------
     def step(self, idx: torch.Tensor, lr: float | None = None) -> torch.Tensor:
@@ -280,18 +281,38 @@ class Job:
                 "peak_memory_mib": torch.cuda.max_memory_allocated(r.device) / 2**20 if r.cuda else None, **timed}
 
 
+def _devices(name: str, w: dict[str, Any], ranks: list[dict[str, Any]], cuda: bool) -> list[dict[str, Any]]:
+    """Each rank's own device over the windows of phase ``name``: usage, joules, J/image (a GPU's
+    counter covers its rank's images; the CPU's, read by rank 0, every rank's)."""
+    images = w["rank_images_per_window"] * len(w["window_s"]) * (1 if cuda else len(ranks))
+    rows = []
+    for x in ranks:
+        ph = x["phases"][name]
+        joules = sum(ph["energy_j"]) if ph["energy_j"] else None
+        rows.append({"rank": x["rank"], "host": x["host"], "nvml_index": x["nvml_index"], **ph["usage"],
+                     "energy_j": joules, "energy_reason": ph["energy_reason"],
+                     "j_per_image": joules / images if joules is not None else None})
+    return rows
+
+
+def _comm(name: str, c: dict[str, Any], throughput: dict[str, Any], ranks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rank 0's timed all-reduces of phase ``name`` and the step time synchronization costs."""
+    sync, quiet = throughput[name]["step_s"]["median"], throughput[f"{name}_no_sync"]["step_s"]["median"]
+    shares = [x["comm"][name]["share"] for x in ranks if x["comm"][name]["share"] is not None]
+    return {"allreduce_in_flight_share": c["share"], "allreduce_in_flight_share_max_rank": max(shares, default=None),
+            "allreduce_s_per_step": Summary.from_values(c["allreduce_s"], "s").to_dict(),
+            "timed_step_s": Summary.from_values(c["step_s"], "s").to_dict(),
+            "bytes_per_step": c["bytes_per_step"][0], "buckets_per_step": c["buckets_per_step"][0],
+            "exposed_share": max(0.0, 1 - quiet / sync), "step_s_with_sync": sync, "step_s_without_sync": quiet}
+
+
 def compose(spec: dict[str, Any], job: Job, training: dict[str, Any], ranks: list[dict[str, Any]]) -> dict[str, Any]:
     """Rank 0: the run's result from every rank's."""
-    r0 = ranks[0]
-    metered = ranks if job.r.cuda else ranks[:1]  # on CPUs rank 0's counter covers the shared CPU
+    r0, cuda = ranks[0], job.r.cuda
+    metered = ranks if cuda else ranks[:1]  # on CPUs rank 0's counter covers the shared CPU
     throughput = {}
     for name, w in r0["phases"].items():
         images = w["rank_images_per_window"] * job.r.world
-        per_device = [{"rank": x["rank"], "host": x["host"], "nvml_index": x["nvml_index"],
-                       **x["phases"][name]["usage"], "energy_j": sum(x["phases"][name]["energy_j"] or [0]) if
-                       x["phases"][name]["energy_j"] else None, "energy_reason": x["phases"][name]["energy_reason"],
-                       "j_per_image": sum(x["phases"][name]["energy_j"]) / (w["rank_images_per_window"] * len(
-                           w["window_s"])) if x["phases"][name]["energy_j"] else None} for x in ranks]
         joules = [sum(x["phases"][name]["energy_j"]) if x["phases"][name]["energy_j"] else None for x in metered]
         ok = all(j is not None for j in joules)
         throughput[name] = {
@@ -301,20 +322,10 @@ def compose(spec: dict[str, Any], job: Job, training: dict[str, Any], ranks: lis
             "j_per_image": sum(joules) / (images * len(w["window_s"])) if ok else None,
             "energy_reason": None if ok else next((x["phases"][name]["energy_reason"] for x in metered
                                                    if x["phases"][name]["energy_reason"]), "no energy counter"),
-            "per_device": per_device}
-    comm = {}
-    for name, c in (r0.get("comm") or {}).items():
-        sync, quiet = throughput[name]["step_s"]["median"], throughput[f"{name}_no_sync"]["step_s"]["median"]
-        shares = [x["comm"][name]["share"] for x in ranks if x["comm"][name]["share"] is not None]
-        comm[name] = {"allreduce_in_flight_share": c["share"], "allreduce_in_flight_share_max_rank": max(shares),
-                      "allreduce_s_per_step": Summary.from_values(c["allreduce_s"], "s").to_dict(),
-                      "timed_step_s": Summary.from_values(c["step_s"], "s").to_dict(),
-                      "bytes_per_step": c["bytes_per_step"][0] if c["bytes_per_step"] else None,
-                      "buckets_per_step": c["buckets_per_step"][0] if c["buckets_per_step"] else None,
-                      "exposed_share": max(0.0, 1 - quiet / sync), "step_s_with_sync": sync,
-                      "step_s_without_sync": quiet}
+            "per_device": _devices(name, w, ranks, cuda)}
+    comm = {name: _comm(name, c, throughput, ranks) for name, c in (r0.get("comm") or {}).items()}
     return {"world_size": job.r.world, "hosts": sorted({x["host"] for x in ranks}), "device": spec["device"],
-            "backend": ("nccl" if job.r.cuda else "gloo") if job.r.world > 1 else None,
+            "backend": ("nccl" if cuda else "gloo") if job.r.world > 1 else None,
             "ddp": spec["ddp"] if job.r.world > 1 else None, "per_rank_batch": spec["per_rank_batch"],
             "global_batch": job.global_batch, "lr": job.lr, "lr_rule": LR_RULE, "precision": spec["precision"],
             "channels_last": spec["channels_last"], "threads_per_rank": r0["threads"], "data": job.data_info,

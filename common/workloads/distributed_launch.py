@@ -92,7 +92,8 @@ def launch(spec: dict[str, Any], nproc: int, log_path: Path, timeout_s: float,
                 _stop(proc)
                 where = ", ".join(f"rank {r}: {p}" for r, p in sorted(_read_dir(tmp / "phase").items()))
                 raise RankFailure(f"{world}-rank run still running after {timeout_s:.0f} s (SCALING_TIMEOUT_S): "
-                                  f"stopped ({where or 'no rank started'}); log: {log_path}; no record written") from None
+                                  f"stopped ({where or 'no rank started'}); log: {log_path}; "
+                                  "no record written") from None
         if rc != 0:
             raise RankFailure(failure_message(log_path.read_text(encoding="utf-8", errors="replace"), tmp, world,
                                               rc, log_path))

@@ -174,3 +174,21 @@ def test_rendezvous_flags_are_checked_and_only_the_gpu_parser_has_them():
                       ({"SCALING_GPUS": 0}, "SCALING_GPUS"), ({"MASTER_PORT": 70000}, "MASTER_PORT")):
         with pytest.raises(UserError, match=text):
             validate_config({"NNODES": 1, "NODE_RANK": 0, "MASTER_PORT": 29500, **bad})
+
+
+@pytest.mark.gpu
+def test_nccl_ranks_time_their_allreduce_and_sample_their_own_gpu(synthetic_data_dir, tmp_path):
+    """On a machine with 2+ GPUs: the NCCL path, CUDA-event all-reduce timing, NVML per rank."""
+    import torch
+
+    n = min(2, torch.cuda.device_count())
+    spec = tiny_spec(synthetic_data_dir, device="cuda", precision="bf16", cudnn_benchmark=True, per_rank_batch=8,
+                     strong_per_rank_batch=4, max_train=None, steps=2, comm_steps=3)
+    res = launch(spec, n, tmp_path / "run.log", timeout_s=300)
+    assert res["world_size"] == n and res["backend"] == ("nccl" if n > 1 else None)
+    devs = res["throughput"]["weak"]["per_device"]
+    assert len({d["nvml_index"] for d in devs}) == n  # each rank its own GPU
+    assert all(d["samples"] >= 0 and d.get("energy_j") is not None for d in devs), devs
+    if n > 1:
+        comm = res["comm"]["weak"]
+        assert comm["bytes_per_step"] > 20e6 and comm["allreduce_s_per_step"]["median"] > 0, comm
