@@ -130,6 +130,7 @@ def summarise(kind: str, runs: dict[str, Any], p: dict[str, Any], settings) -> d
             "strong_per_worker_batch": strong and strong["per_rank_batch"], "lr": res["lr"],
             "time_to_target_s": tr["time_to_target_s"], "time_to_target_from_launch_s":
                 tr["time_to_target_from_launch_s"], "epochs_to_target": tr["epochs_to_target"],
+            "train_s_to_target": tr["train_s_to_target"],
             "target_reason": tr["target_reason"], "test_accuracy": tr["test_accuracy"],
             "final_val_accuracy": tr["final_val_accuracy"], "startup_s": res["startup_s"],
             "comm_in_flight_share": comm.get("allreduce_in_flight_share"),
@@ -168,7 +169,8 @@ def _rate(v: float) -> str:
 
 def table(data: dict[str, Any]) -> str:
     """The scaling rows as a text table (``benchmarks/scaling.py --from-record``)."""
-    head = (f"{data['units']:>9} | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
+    units = data.get("units", data["unit"] + "s")
+    head = (f"{units:>9} | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
             "comm in flight / exposed | J/image")
     lines = [head, "-" * len(head)]
     for r in data["rows"]:

@@ -72,7 +72,8 @@ def _time_to_target(ax, d, unit: str, color: str, target) -> None:
     vals = [r["time_to_target_s"] for r in rows]
     ax.bar(x, [v or 0 for v in vals], color=color)
     for i, (r, v) in enumerate(zip(rows, vals)):
-        text = (f"{v:.1f} s, epoch {r['epochs_to_target']}\ntest {100 * r['test_accuracy']:.2f}%" if v is not None
+        text = (f"{v:.1f} s, epoch {r['epochs_to_target']}\n(training {r.get('train_s_to_target') or 0:.1f} s)\n"
+                f"test {100 * r['test_accuracy']:.2f}%" if v is not None
                 else f"not reached\n(val {100 * (r['final_val_accuracy'] or 0):.1f}%)")
         ax.text(i, v or 0, text, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [str(r["workers"]) for r in rows])
