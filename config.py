@@ -127,3 +127,14 @@ INFERENCE_CURVE_SECONDS = 1.0  # timed seconds per point of the curve (at least 
 INFERENCE_TRAIN_STEPS = 100  # training steps (batch 64) of the served model before the ladder; --quick: a quarter
 INFERENCE_MAX_AUTOTUNE = False  # GPU: add a torch.compile max-autotune-no-cudagraphs rung (autotunes for minutes)
 INFERENCE_COMPILE = True  # the torch.compile rungs (each batch size compiles anew: minutes on a few CPU cores)
+
+# --- Scaling: data-parallel training (torchrun + DistributedDataParallel; NCCL on GPUs, gloo on CPUs) ---------
+SCALING_GPUS = None  # GPUs per machine of the scaling section (--gpus; None: every visible GPU); measured at 1, 2, 4, ..
+SCALING_BATCH_PER_GPU = 512  # per-GPU batch: weak scaling keeps it (the global batch grows), strong scaling splits it
+SCALING_CPU_PROCS = (1, 2)  # gloo process counts of the CPU scaling section (threads per process: threads / processes)
+SCALING_CPU_BATCH_PER_PROC = 32  # per-process batch of the CPU scaling section (at most BATCH_SIZE of the run)
+SCALING_TIMEOUT_S = 900.0  # a torchrun launch still running after this many seconds is stopped (no record written)
+NNODES = 1  # machines taking part in the scaling section (--nnodes; torchrun's rendezvous flags below)
+NODE_RANK = 0  # this machine's rank among NNODES (--node-rank; 0 writes the record)
+MASTER_ADDR = None  # address of the node-rank-0 machine when NNODES > 1 (--master-addr)
+MASTER_PORT = 29500  # its rendezvous port (--master-port)

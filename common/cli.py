@@ -34,7 +34,14 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "VOLUME_TRAIN_STEPS": ("--volume-train-steps", int, "3D UNet training steps"),
     "GPU_PRICE_PER_HOUR": ("--gpu-price-per-hour", float, "GPU machine price per hour, for cost per million images"),
     "CPU_PRICE_PER_HOUR": ("--cpu-price-per-hour", float, "CPU machine price per hour, same currency"),
+    "SCALING_GPUS": ("--gpus", int, "GPUs per machine of the scaling section, measured at 1, 2, 4, ... up to it "
+                                    "(default: every visible GPU)"),
+    "NNODES": ("--nnodes", int, "machines in the scaling section (torchrun --nnodes; run the same command on each)"),
+    "NODE_RANK": ("--node-rank", int, "this machine's rank among --nnodes (torchrun --node-rank; 0 writes the record)"),
+    "MASTER_ADDR": ("--master-addr", str, "address of the --node-rank 0 machine (torchrun --master-addr)"),
+    "MASTER_PORT": ("--master-port", int, "rendezvous port on that machine (torchrun --master-port)"),
 }
+SCALING_FLAGS = ["SCALING_GPUS", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"]
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
@@ -198,6 +205,15 @@ for _name in ("BATCH_SIZES", "QUICK_BATCH_SIZES", "QUICK_CPU_BATCH_SIZES", "CPU_
               "QUICK_CPU_INFERENCE_BATCH_SIZES"):
     RULES[_name] = (_ints_tuple(1), "a non-empty tuple of positive integers")
 RULES.update({
+    "SCALING_GPUS": (_optional(_pos_int), "None (every visible GPU) or a positive integer"),
+    "SCALING_BATCH_PER_GPU": (_pos_int, "a positive integer"),
+    "SCALING_CPU_PROCS": (_ints_tuple(1), "a non-empty tuple of positive integers"),
+    "SCALING_CPU_BATCH_PER_PROC": (_pos_int, "a positive integer"),
+    "SCALING_TIMEOUT_S": (_pos, "a positive finite number of seconds"),
+    "NNODES": (_pos_int, "a positive integer"),
+    "NODE_RANK": (lambda v: _int(v) and v >= 0, "an integer >= 0 (below NNODES)"),
+    "MASTER_ADDR": (_optional(_text), "None or the address of the node-rank-0 machine"),
+    "MASTER_PORT": (lambda v: _int(v) and 0 < v < 65536, "a TCP port 1..65535"),
     "INFERENCE_LATENCY_CALLS": (_pos_int, "a positive integer"),
     "QUICK_INFERENCE_LATENCY_CALLS": (_pos_int, "a positive integer"),
     "LATENCY_BUDGET_MS": (_pos, "a positive finite number of milliseconds"),
@@ -261,7 +277,20 @@ def validate_config(values: dict[str, Any]) -> None:
             flag = FLAGS[name][0]
             raise UserError(f"{v}: file not found (config.{name} / {flag}); give an existing NIfTI file or leave it "
                             f"unset for the MNI152 default")
+    _validate_scaling(values)
     if values.get("LABEL_PATH") and not values.get("VOLUME_PATH"):
         raise UserError("--label needs --volume (config.LABEL_PATH is set but config.VOLUME_PATH is not)")
 
 
+def _validate_scaling(values: dict[str, Any]) -> None:
+    """The scaling section's cross-checks (each constant alone has its rule in RULES)."""
+    nnodes, rank = values.get("NNODES", 1), values.get("NODE_RANK", 0)
+    if not isinstance(rank, int) or not 0 <= rank < nnodes:
+        raise UserError(f"config.NODE_RANK = {rank!r} is invalid: it must lie in 0..NNODES-1 ({nnodes} node(s)); "
+                        "fix --node-rank")
+    port = values.get("MASTER_PORT", 29500)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise UserError(f"config.MASTER_PORT = {port!r} is invalid: it must be a TCP port 1..65535 (--master-port)")
+    if nnodes > 1 and not values.get("MASTER_ADDR"):
+        raise UserError(f"--nnodes {nnodes} needs --master-addr (config.MASTER_ADDR): the address of the "
+                        "--node-rank 0 machine")

@@ -85,6 +85,31 @@ def volume3d(v: Record) -> list[tuple[str, str]]:
     return [("3D segmentation", f"Dice {dice}; sliding-window inference {sw['seconds']:.2f} s for "
                                 f"{sw['voxels']} voxels")]
 
+def scaling_numbers(rec: Record | None) -> list[tuple[str, str]]:
+    """Key numbers of the scaling section: the widest count against the first, or why there is no curve."""
+    if rec is None or rec.status != "ok":
+        return []
+    d = rec.data
+    if not d.get("available"):
+        return [("Data-parallel scaling", d.get("reason") or "not measured")]
+    a, b = d["rows"][0], d["rows"][-1]
+    u = d["unit"]
+
+    def tta(r):
+        return f"{r['time_to_target_s']:.1f} s" if r["time_to_target_s"] is not None else "not reached"
+
+    strong = b.get("strong_efficiency")
+    return [(f"Data-parallel scaling, {b['workers']} {u}s", f"{b['images_per_s']['median']:.0f} img/s; weak-scaling "
+             f"efficiency {b['weak_efficiency']['value']:.3f} (95% CI {b['weak_efficiency']['ci95'][0]:.3f}-"
+             f"{b['weak_efficiency']['ci95'][1]:.3f})" + (f", strong {strong['value']:.3f}" if strong else "")
+             + f"; time to target {tta(b)} vs {tta(a)} on {a['workers']}, test accuracy "
+             f"{100 * b['test_accuracy']:.2f}%; all-reduce in flight {_f(b['comm_in_flight_share'], '{:.1%}')} of "
+             f"the step, exposed {_f(b['comm_exposed_share'], '{:.1%}')}")]
+
+
+def scaling(rec) -> list[tuple[str, str]]:
+    return scaling_numbers(rec)
+
 
 def key_numbers(records: dict[str, Record]) -> list[tuple[str, str]]:
     """Every section's key numbers, headline sections first (common.layout.PRESENTATION_ORDER)."""

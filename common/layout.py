@@ -92,6 +92,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("winning_solution", "", "common.analysis.winning", "common.plots.winning",
             "common.comparison.sections.training:speedups", "common.key_numbers:winning",
             "the optimization ladder from the tutorial recipe, accuracy-gated; its winner"),
+    Section("scaling", "performance_analysis", "common.analysis.scaling", "common.plots.scaling",
+            None, "common.key_numbers:scaling", "data-parallel training on 1..N GPUs (torchrun + DDP) or CPU processes"),
     Section("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization",
             None, None, "device and host utilization over the whole run, per stage"),
 )

@@ -36,6 +36,8 @@ def _interval_text(d: dict | None, fmt: str = "{:.1f}") -> str:
     return f"{interval_label(kind)} {fmt.format(iv[0])}-{fmt.format(iv[1])}"
 
 
+
+
 def write_report(root: Path, device: str) -> Path:
     summary = _load(root, device, "run_summary.json")
     records: dict[str, Record] = {}

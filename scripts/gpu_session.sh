@@ -7,6 +7,7 @@
 # segmentation example (segexample: its tree lands in $OUT/segexample/custom_pipelines/...).
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
+# SCALING_ARGS passes arguments to benchmarks/scaling.py.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -43,6 +44,10 @@ for what in "$@"; do
              2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20 ;;
     inference) python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
              ${INFERENCE_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/inference_ladder.log" | tail -24 ;;
+    scaling) # data-parallel DenseNet121 on 1, 2, ... visible GPUs (torchrun + DDP, NCCL, NVLink multicast off);
+             # per-count torchrun logs in $OUT/scaling_logs/; about 2-4 min on 2 H200s with the 9,600 training images
+             python3 benchmarks/scaling.py --data-dir data --out "$OUT/scaling.json" ${SCALING_ARGS:-} 2>&1 \
+             | grep --line-buffered -v -i warn | tee "$OUT/scaling.log" | tail -14 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
              --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;

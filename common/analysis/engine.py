@@ -46,7 +46,10 @@ def build_parser(device: str) -> argparse.ArgumentParser:
                    help="keep the sections whose records are complete (status ok, same settings) and measure only "
                         "the others: finishes an interrupted run")
     add_config_flags(p, FLAG_NAMES)
-    from common.cli import add_set_flag
+    from common.cli import SCALING_FLAGS, add_set_flag
+
+    if device == "cuda":  # the scaling section's GPU count and torchrun's rendezvous for several machines
+        add_config_flags(p, SCALING_FLAGS)
 
     add_set_flag(p)
     return p

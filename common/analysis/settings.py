@@ -78,8 +78,13 @@ SAME_IN_EVERY_MODE: dict[str, str] = {
     "embedded_mednist_md5": "EMBEDDED_MEDNIST_MD5", "latency_budget_ms": "LATENCY_BUDGET_MS",
     "inference_min_agreement": "INFERENCE_MIN_AGREEMENT", "inference_curve_seconds": "INFERENCE_CURVE_SECONDS",
     "inference_train_steps": "INFERENCE_TRAIN_STEPS", "inference_max_autotune": "INFERENCE_MAX_AUTOTUNE",
-    "inference_compile": "INFERENCE_COMPILE",
+    "inference_compile": "INFERENCE_COMPILE", "scaling_gpus": "SCALING_GPUS",
+    "scaling_batch_per_gpu": "SCALING_BATCH_PER_GPU", "scaling_cpu_procs": "SCALING_CPU_PROCS",
+    "scaling_cpu_batch_per_proc": "SCALING_CPU_BATCH_PER_PROC", "scaling_timeout_s": "SCALING_TIMEOUT_S",
+    "nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR", "master_port": "MASTER_PORT",
 }
+SCALING_KEYS = ("SCALING_GPUS", "SCALING_BATCH_PER_GPU", "SCALING_CPU_PROCS", "SCALING_CPU_BATCH_PER_PROC",
+                "SCALING_TIMEOUT_S", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
 # constants resolved by hand in ``resolve`` (batch_size, num_workers, cpu_threads)
 BY_HAND = ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE", "NUM_WORKERS", "CPU_THREADS")
 
@@ -147,6 +152,15 @@ class Settings:
     inference_train_steps: int  # training steps of the served model before the inference ladder
     inference_max_autotune: bool  # GPU: the max-autotune-no-cudagraphs compile rung
     inference_compile: bool  # the inference ladder's torch.compile rungs
+    scaling_gpus: int | None  # GPUs per machine of the scaling section (None: every visible GPU)
+    scaling_batch_per_gpu: int
+    scaling_cpu_procs: tuple[int, ...]
+    scaling_cpu_batch_per_proc: int
+    scaling_timeout_s: float
+    nnodes: int
+    node_rank: int
+    master_addr: str | None
+    master_port: int
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -165,7 +179,8 @@ class Settings:
         if quick and cpu and batch > small and ("BATCH_SIZE" not in explicit or "QUICK_CPU_BATCH_SIZE" in explicit):
             notes.append(f"quick mode on the CPU: batch {small} instead of {batch}")
             batch = small
-        for f in ("batch_sizes", "unet_channels", "ladder_seeds", "render_azimuths_deg", "inference_batch_sizes"):
+        for f in ("batch_sizes", "unet_channels", "ladder_seeds", "render_azimuths_deg", "inference_batch_sizes",
+                  "scaling_cpu_procs"):
             fields[f] = tuple(fields[f])
         if quick:  # the inference ladder's curve and its served model's training: a quarter in --quick runs
             fields["inference_curve_seconds"] = fields["inference_curve_seconds"] / 4
@@ -174,6 +189,11 @@ class Settings:
         return cls(device=device, quick=quick, batch_size=batch,
                    num_workers=v["NUM_WORKERS"] if v["NUM_WORKERS"] is not None else default_workers(),
                    cpu_threads=v["CPU_THREADS"] or default_threads(), notes=tuple(notes), **fields)
+
+    @property
+    def scaling(self) -> dict[str, Any]:
+        """The scaling section's constants and torchrun's rendezvous, by lower-case constant name."""
+        return {c.lower(): getattr(self, f) for f, c in SAME_IN_EVERY_MODE.items() if c in SCALING_KEYS}
 
     @classmethod
     def defaults(cls, device: str = "cpu", quick: bool = False) -> "Settings":

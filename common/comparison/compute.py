@@ -29,20 +29,34 @@ NO_SCALING = "single-GPU run; no scaling data"
 
 
 def scalability(inputs: Inputs) -> dict[str, Any]:
+    """GPU scaling from the GPU tree's scaling record (or its performance record's older 'scaling' list), the
+    CPU's gloo-process scaling from the CPU tree's scaling record, CPU thread scaling from its performance record."""
+    gs, cs = inputs.gpu.ok("scaling"), inputs.cpu.ok("scaling")
     gp, cp = inputs.gpu.ok("performance_analysis"), inputs.cpu.ok("performance_analysis")
     out: dict[str, Any] = {"gpu_count": (inputs.gpu.environment.get("gpu") or {}).get("count")}
-    rows = (gp.data.get("scaling") if gp else None) or []
-    if len(rows) >= 1:
+    rows = (gs.data.get("scaling") if gs else None) or (gp.data.get("scaling") if gp else None) or []
+    extra = {r["workers"]: r for r in gs.data.get("rows", [])} if gs else {}
+    if gs and not gs.data.get("available"):
+        out.update(available=False, rows=[], reason=gs.data.get("reason") or NO_SCALING)
+    elif len(rows) >= 1:
         base = next((r for r in rows if r.get("gpus") == 1), rows[0])
         table = []
         for r in sorted(rows, key=lambda r: r["gpus"]):
             sp = ratio(r["images_per_s"]["values"], base["images_per_s"]["values"])
+            x = extra.get(r["gpus"], {})
             table.append({"gpus": r["gpus"], "images_per_s": {k: r["images_per_s"][k] for k in ("median", "ci95", "n")},
                           "speedup_vs_1": sp.value, "ci95": list(sp.ci95),
-                          "efficiency": sp.value * base["gpus"] / r["gpus"]})
+                          "efficiency": sp.value * base["gpus"] / r["gpus"],
+                          "strong_efficiency": (x.get("strong_efficiency") or {}).get("value"),
+                          "time_to_target_s": x.get("time_to_target_s"), "test_accuracy": x.get("test_accuracy")})
         out.update(available=True, rows=table, reason=None, baseline_gpus=base["gpus"])
     else:
         out.update(available=False, rows=[], reason=NO_SCALING)
+    out["cpu_processes"] = None if not cs else {
+        "available": cs.data.get("available"), "reason": cs.data.get("reason"),
+        "rows": [{"processes": r["workers"], "images_per_s": r["images_per_s"]["median"],
+                  "weak_efficiency": r["weak_efficiency"]["value"], "time_to_target_s": r["time_to_target_s"]}
+                 for r in cs.data.get("rows", [])]}
     ts = cp.data.get("thread_scaling") if cp else None
     if ts:
         out["cpu_threads"] = {"physical_cores": ts.get("physical_cores"), "workload": ts.get("workload"),

@@ -17,7 +17,7 @@ from common.records import Record, load_record
 # record files: common.layout.record_file
 REQUIRED_KINDS = ("performance_analysis", "pipeline_deep_dive", "winning_solution", "augmentation_analysis",
                   "utilization_patterns")
-OPTIONAL_KINDS = ("visualizations", "run_summary")
+OPTIONAL_KINDS = ("visualizations", "run_summary", "scaling")
 SCRIPT = {"cuda": "comprehensive_gpu_analysis.py", "cpu": "comprehensive_cpu_analysis.py"}
 FLAG = {"cuda": "--gpu", "cpu": "--cpu"}
 
@@ -45,6 +45,7 @@ FIELDS: dict[str, list[tuple[str, Any]]] = {
     "utilization_patterns": [("data.per_stage", dict)],
     "visualizations": [],
     "run_summary": [],
+    "scaling": [("data.rows", list), ("data.rows.*.images_per_s", SUMMARY)],
 }
 
 

@@ -193,11 +193,18 @@ def _efficiency_lines(eff: dict[str, Any]) -> list[str]:
 def _scalability_lines(scal: dict[str, Any]) -> list[str]:
     L = ["## Scalability", ""]
     if scal.get("available"):
-        L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency |", "|---|---|---|---|"]
+        L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency | time to target |",
+              "|---|---|---|---|---|"]
         L += [f"| {r['gpus']} | {fmt_num(r['images_per_s']['median'])} | {fmt_x(r['speedup_vs_1'])}x "
-              f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} |" for r in scal["rows"]]
+              f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} | "
+              f"{fmt_num(r.get('time_to_target_s'), 's')} |" for r in scal["rows"]]
     else:
         L.append(f"{scal.get('reason')} (the GPU run saw {scal.get('gpu_count')} GPU(s)).")
+    cpr = scal.get("cpu_processes")
+    if cpr:
+        L += ["", "CPU data-parallel scaling (gloo processes) in the CPU run: " + (", ".join(
+            f"{r['processes']} process(es) {fmt_num(r['images_per_s'])} img/s (weak efficiency "
+            f"{r['weak_efficiency']:.0%})" for r in cpr["rows"]) if cpr.get("available") else str(cpr.get("reason")))]
     ct = scal.get("cpu_threads")
     if ct:
         L += ["", f"CPU thread scaling in the CPU run ({ct.get('workload')}, {ct.get('physical_cores')} physical "

@@ -27,7 +27,7 @@ FOLDERS = ["visualizations", "utilization_patterns", "augmentation_analysis", "p
            "performance_analysis", "reports", "metrics"]
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
 SECTIONS = ["visualizations", "augmentation_analysis", "pipeline_deep_dive", "performance_analysis",
-            "winning_solution", "utilization_patterns"]
+            "winning_solution", "scaling", "utilization_patterns"]
 # Sizes a 2-core machine gets through in about a minute. NUM_WORKERS=0: DataLoader worker start-up
 # (a fresh worker per epoch of 6 steps) costs more than the rest of the run together on 2 cores;
 # the worker path itself is tested in test_workloads_training.py.
@@ -40,7 +40,8 @@ QUICK = ["--quick", "--no-progress",
          "--set", "QUICK_RENDER_SIZE=48", "--set", "QUICK_VOLUME_AUGMENTATION_PATCHES=2",
          "--set", "INFERENCE_TRAIN_STEPS=1", "--set", "QUICK_INFERENCE_LATENCY_CALLS=5",
          "--set", "QUICK_CPU_INFERENCE_BATCH_SIZES=1,2", "--set", "INFERENCE_CURVE_SECONDS=0.01",
-         "--set", "INFERENCE_COMPILE=False"]
+         "--set", "INFERENCE_COMPILE=False",
+         "--set", "SCALING_CPU_PROCS=1"]  # one gloo launch (2 are in test_distributed_scaling)
 
 
 def _no_constant(name: str):
@@ -132,6 +133,8 @@ def test_every_record_loads_and_carries_the_environment(root):
         if kind == "winning_solution":
             name = "cpu_winning_solution_analysis.json"
             canon, copy = root / "metrics" / name, root / name
+        elif kind == "scaling":  # its figure and record copy live in performance_analysis/
+            canon, copy = root / "metrics" / "cpu_scaling.json", root / "performance_analysis" / "cpu_scaling.json"
         else:
             canon, copy = root / "metrics" / f"cpu_{kind}.json", root / kind / f"cpu_{kind}.json"
         assert _parse_strict(canon) == _parse_strict(copy), kind

@@ -41,7 +41,7 @@ BAD = [  # (constant, value, words the message must hold)
     ("SAMPLE_HZ", 1000.0, "from 0.1 to 100"),
     ("WINNER_MAX_J_PER_IMAGE", "abc", "None (off) or a positive finite number"),
     ("WINNER_MAX_J_PER_IMAGE", -1.0, "None (off) or a positive"),
-    ("LOADER_EPOCH_WINDOW_MAX_S", -5, "a positive finite number of seconds"),
+    ("ENERGY_WINDOW_S", -5, "a positive finite number of seconds"),
     ("LADDER_SEEDS", (), "a non-empty tuple of distinct integers >= 0"),
     ("LADDER_SEEDS", (1, 1), "distinct"),
     ("LADDER_SEEDS", (-1,), "integers >= 0"),
@@ -87,7 +87,7 @@ def results(tmp_path) -> Path:
     (["--lr", "nan"], "config.LEARNING_RATE = nan"),
     (["--batch-size", "-3"], "config.BATCH_SIZE = -3"),
     (["--set", "WINNER_MAX_J_PER_IMAGE='abc'"], "config.WINNER_MAX_J_PER_IMAGE = 'abc'"),
-    (["--set", "LOADER_EPOCH_WINDOW_MAX_S=-5"], "config.LOADER_EPOCH_WINDOW_MAX_S = -5"),
+    (["--set", "ENERGY_WINDOW_S=-5"], "config.ENERGY_WINDOW_S = -5"),
     (["--volume-spacing", "inf"], "config.VOLUME_SPACING_MM = inf"),
 ])
 def test_bad_flags_refused_before_any_work(argv, words, results, capsys):

@@ -20,6 +20,12 @@ NEW_VALUES = {
     "LABEL_PATH": config.__file__,
     "MEDNIST_URL": "https://example.org/MedNIST.tar.gz", "MEDNIST_MD5": "0" * 32, "DOWNLOAD_TIMEOUT_S": 12.5,
     "EMBEDDED_MEDNIST_ARCHIVE": "elsewhere/subset.tar.gz", "EMBEDDED_MEDNIST_MD5": "1" * 32,
+    "LATENCY_BUDGET_MS": 20.0, "INFERENCE_MIN_AGREEMENT": 0.99, "INFERENCE_LATENCY_CALLS": 500,
+    "QUICK_INFERENCE_LATENCY_CALLS": 100, "INFERENCE_BATCH_SIZES": (1, 4), "CPU_INFERENCE_BATCH_SIZES": (1, 2),
+    "QUICK_INFERENCE_BATCH_SIZES": (1, 8), "QUICK_CPU_INFERENCE_BATCH_SIZES": (1, 4), "INFERENCE_CURVE_SECONDS": 2.0,
+    "INFERENCE_TRAIN_STEPS": 50, "INFERENCE_MAX_AUTOTUNE": True, "INFERENCE_COMPILE": False,
+    "SCALING_GPUS": 2, "SCALING_BATCH_PER_GPU": 256, "SCALING_CPU_PROCS": (1, 3), "SCALING_CPU_BATCH_PER_PROC": 16,
+    "SCALING_TIMEOUT_S": 600.0, "NNODES": 2, "NODE_RANK": 1, "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": 29511,
     "SYNTHETIC_PER_CLASS": 7, "VAL_FRACTION": 0.2, "TEST_FRACTION": 0.15, "SEED": 11, "BATCH_SIZE": 64,
     "LEARNING_RATE": 3e-4, "EPOCHS": 4, "TARGET_VAL_ACCURACY": 0.9, "NUM_WORKERS": 13, "CPU_THREADS": 13,
     "SAMPLE_HZ": 20.0, "WARMUP_STEPS": 5, "MEASURE_STEPS": 7, "REPEATS": 4, "UNSTABLE_IQR_FRACTION": 0.2,
@@ -91,6 +97,8 @@ def test_set_of_each_constant_reaches_the_settings(name):
     argv = ["--set", f"{name}={value!r}"]
     if name == "LABEL_PATH":  # a label map needs its volume
         argv += ["--set", f"VOLUME_PATH={config.__file__!r}"]
+    if name in ("NNODES", "NODE_RANK"):  # several machines need a rendezvous address (and rank 1 a second node)
+        argv += ["--set", "NNODES=2", "--set", "MASTER_ADDR='10.0.0.1'"]
     before = _defaults(device, quick)
     after = _resolve(argv, device, quick)
     field = _field(name)

@@ -14,7 +14,7 @@ CONSTANTS = sorted(k for k in dir(config) if k.isupper())
 INVALID = {"VOLUME_PATH": "/no/such/volume.nii.gz", "LABEL_PATH": "/no/such/label.nii.gz", "NUM_WORKERS": -1,
            "CPU_THREADS": -1, "GPU_PRICE_PER_HOUR": -1.0, "CPU_PRICE_PER_HOUR": -1.0, "WINNER_MAX_J_PER_IMAGE": -1.0,
            "MEDNIST_URL": "not a url", "MEDNIST_MD5": "xyz", "LADDER_SEEDS": (-1,), "QUICK_LADDER_SEEDS": (-1,),
-           "EMBEDDED_MEDNIST_MD5": "xyz", "EMBEDDED_MEDNIST_ARCHIVE": ""}
+           "EMBEDDED_MEDNIST_MD5": "xyz", "EMBEDDED_MEDNIST_ARCHIVE": "", "SCALING_GPUS": 0, "MASTER_ADDR": ""}
 
 
 def _invalid(name: str):
