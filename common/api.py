@@ -151,7 +151,7 @@ class EnhancedGPUCPUComparator:
         """Compare (or with ``replot`` redraw); the comparison records by kind, or {} when the GPU
         analysis was skipped (no CUDA on its machine: nothing to compare)."""
         from common.comparison import COMPARISON_DIR
-        from enhanced_gpu_cpu_comparison import main
+        from common.comparison.runner import main
 
         argv = ["--results-dir", str(self.results_dir)]
         argv += ["--gpu", str(self.gpu)] if self.gpu else []

@@ -4,6 +4,7 @@ the file or constant at fault and the fix, and the exit code the script returns.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 
@@ -28,7 +29,6 @@ def run_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | N
             print(f"error: {err}", file=sys.stderr)
             return err.exit_code
         except KeyboardInterrupt as err:  # SIGINT, or SIGTERM turned into common.runlock.Terminated
-            from common.runlock import interrupt_exit_code, interrupt_name
 
             print(f"interrupted ({interrupt_name(err)}); results written so far are kept", file=sys.stderr)
             return interrupt_exit_code(err)
@@ -56,3 +56,19 @@ def load_config(name: str = "config"):
         where = f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else f"{name}.py"
         print(f"error: {where}: {type(err).__name__}: {err}: fix that line of config.py", file=sys.stderr)
     raise SystemExit(2)
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received a termination signal; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interrupt_name(err: BaseException) -> str:
+    return signal.Signals(err.signum).name if isinstance(err, Terminated) else "SIGINT"
+
+
+def interrupt_exit_code(err: BaseException) -> int:
+    return 128 + (err.signum if isinstance(err, Terminated) else signal.SIGINT)

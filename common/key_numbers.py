@@ -17,6 +17,9 @@ def winning(w: Record) -> list[tuple[str, str]]:
     (common/ladder_text.py), each speed claim beside its time to target."""
     from common.ladder_text import headline_rows
 
+    if "time_to_target" not in w.data["rungs"][0]:  # a throughput-ladder record from before issue 15
+        return [("Winning solution", "this record predates time to target (issue 15): re-run the winning_solution "
+                 "section (--sections winning_solution) for cold and warm time to target on every seed")]
     rows = [(f"Winning solution: {label.lower()}", text.lstrip("- "))
             for label, text in headline_rows(w.data, w.device)]
     s = w.data["summary"]

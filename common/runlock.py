@@ -21,17 +21,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import Terminated, UserError, interrupt_exit_code, interrupt_name  # noqa: F401
 
 LOCK_NAME = ".lock"
-
-
-class Terminated(KeyboardInterrupt):
-    """The process received a termination signal; ``signum`` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _raise_terminated(signum, _frame):
@@ -53,14 +45,6 @@ def signals_as_interrupt() -> Iterator[None]:
     finally:
         for sig, old in saved.items():
             signal.signal(sig, old)
-
-
-def interrupt_name(err: BaseException) -> str:
-    return signal.Signals(err.signum).name if isinstance(err, Terminated) else "SIGINT"
-
-
-def interrupt_exit_code(err: BaseException) -> int:
-    return 128 + (err.signum if isinstance(err, Terminated) else signal.SIGINT)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -89,6 +73,7 @@ class FolderLock:
         self.folder, self.what = Path(folder), what
         self.path = self.folder / LOCK_NAME
         self.note: str | None = None
+        self.created = False  # the folder did not exist before: an empty one is removed on release
 
     def _create(self) -> bool:
         try:
@@ -113,6 +98,7 @@ class FolderLock:
             self._held[key] += 1
             return self
         try:
+            self.created = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UserError(f"cannot create {self.folder} ({err.strerror}): pass a writable folder") from None
@@ -147,6 +133,9 @@ class FolderLock:
             if self._read().get("pid") == os.getpid():
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()
+            if self.created:  # a run refused before it wrote anything leaves no folder behind
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()
 
     def __enter__(self) -> FolderLock:
         return self.acquire()

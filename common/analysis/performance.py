@@ -66,7 +66,7 @@ def _train_point(ctx: Context, levers, label: str) -> dict[str, Any]:
 
 
 def _inference_ladder(ctx: Context) -> dict[str, Any]:
-    from common.workloads.serving import mednist_ladder
+    from common.workloads.inference_ladder import mednist_ladder
 
     bar = ctx.tqdm(1, "inference ladder")
     try:

@@ -11,7 +11,7 @@ KIND = "performance_analysis"
 
 
 def _latency_side(run: Run, lad: dict, name: str):
-    from common.comparison.compute import Side
+    from common.comparison.speedups import Side
 
     i, r = next((i, r) for i, r in enumerate(lad["rungs"]) if r["name"] == name)
     return Side(run, KIND, [["data", "inference_ladder", "rungs", i, "latency", "summary", "values"]],
@@ -19,7 +19,7 @@ def _latency_side(run: Run, lad: dict, name: str):
 
 
 def _throughput_side(run: Run, lad: dict):
-    from common.comparison.compute import Side
+    from common.comparison.speedups import Side
 
     w = lad["throughput_winner"]
     i, r = next((i, r) for i, r in enumerate(lad["rungs"]) if r["name"] == w["name"])
@@ -30,7 +30,7 @@ def _throughput_side(run: Run, lad: dict):
 
 
 def ladder_speedups(g: Run, c: Run, out: list, skipped: list) -> None:
-    from common.comparison.compute import speedup_entry
+    from common.comparison.speedups import speedup_entry
 
     gp, cp = g.ok(KIND), c.ok(KIND)
     glad = gp.data.get("inference_ladder") if gp else None

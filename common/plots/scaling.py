@@ -37,7 +37,7 @@ def _throughput(ax, d, unit: str, color: str) -> None:
     _curve(ax, rows, "strong_images_per_s", f"strong: global batch {d['per_worker_batch']} split", "#ff7f0e", "s")
     ax.set_xticks(xs)
     ax.set_xlabel(d["units"])
-    ax.set_ylabel("global images/s (median, 95% CI)")
+    ax.set_ylabel("global images/s (median; bars: window range)")
     ax.set_title("Training throughput")
     ax.legend(fontsize=7)
 

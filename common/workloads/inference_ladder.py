@@ -18,6 +18,7 @@ import torch
 from common.measure.stats import Summary
 from common.measure.timing import clock, cuda_sync
 from common.workloads.inference_engines import RungSkipped, ServeLevers, build_predictor, cpu_threads
+from common.workloads.serving import end_to_end, served_model, split_images
 
 AGREEMENT_BATCH = 64  # test images per call of the agreement check (the last call is padded)
 BATCH1_CHECK_IMAGES = 16  # test images also checked one at a time (the served batch-1 path)
@@ -271,7 +272,6 @@ def measure_rung(inp: LadderInputs, name: str, levers: ServeLevers, ref: dict, c
             x = inp.images[:1].to(inp.device)
             out["latency"] = latency_record(call_latencies(predictor, x, inp.cfg.latency_calls, inp.device))
             if inp.jpeg_paths:
-                from common.workloads.serving import end_to_end
 
                 out["end_to_end"] = end_to_end(predictor, inp.jpeg_paths, inp.device, e2e_calls(inp.cfg))
             out["curve"] = throughput_curve(predictor, inp.images, inp.cfg, inp.device, setup) if curve else []
@@ -347,4 +347,18 @@ def summarize(rungs: list[dict], cfg: LadderConfig, notes: list[str]) -> dict[st
                                     "images_per_s": p["images_per_s_median"], "p99_ms": p["p99_ms"]}
     else:
         out["throughput_winner_reason"] = f"no measured batch size kept p99 within {cfg.budget_ms:g} ms"
+    return out
+
+
+def mednist_ladder(data, device: torch.device, s, progress: Callable[[str], None] = lambda _m: None
+                   ) -> dict[str, Any]:
+    """The inference ladder on MedNIST's test split with the settings ``s`` (Settings)."""
+
+    progress("training the served model")
+    model, info = served_model(data, device, s.inference_train_steps, s.seed, s.lr, s.base_batch)
+    images, paths = split_images(data)
+    inp = LadderInputs(model, images, device, LadderConfig.from_settings(s), progress, jpeg_paths=paths)
+    out = run_ladder(inp)
+    out["served_model"] = info
+    out["test_images"] = int(len(images))
     return out

@@ -4,7 +4,7 @@ end-to-end latency from a JPEG on disk to a class, and the ladder run on MedNIST
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ def served_model(data, device: torch.device, steps: int, seed: int, lr: float, b
     from common.workloads.training import Trainer
 
     t0 = clock()
+    batch = max(1, min(batch, len(data.train_paths_labels()[0])))  # a device-resident epoch drops a partial batch
     trainer = Trainer(data, Levers("device_resident", "fp32", False, batch, 0), device, lr=lr,
                       base_batch=base_batch, seed=seed)
     if steps:
@@ -83,18 +84,3 @@ def split_images(data) -> tuple[torch.Tensor, list[str]]:
     bad = {p for p, _ in data.skipped}
     paths = [p for p in data.part("test")[0] if p not in bad]
     return x, paths
-
-
-def mednist_ladder(data, device: torch.device, s, progress: Callable[[str], None] = lambda _m: None
-                   ) -> dict[str, Any]:
-    """The inference ladder on MedNIST's test split with the settings ``s`` (Settings)."""
-    from common.workloads.inference_ladder import LadderConfig, LadderInputs, run_ladder
-
-    progress("training the served model")
-    model, info = served_model(data, device, s.inference_train_steps, s.seed, s.lr, s.base_batch)
-    images, paths = split_images(data)
-    inp = LadderInputs(model, images, device, LadderConfig.from_settings(s), progress, jpeg_paths=paths)
-    out = run_ladder(inp)
-    out["served_model"] = info
-    out["test_images"] = int(len(images))
-    return out

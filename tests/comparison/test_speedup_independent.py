@@ -35,7 +35,7 @@ def _raw(root: Path, device: str, kind: str) -> dict:
 
 
 CASES = {  # entry id -> how to read the raw values of one side (images/s, higher is better)
-    "training.ladder.monai_tutorial_recipe.end_to_end":
+    "training.ladder.recipe.end_to_end":
         ("winning_solution_analysis", lambda d: d["rungs"][0]["end_to_end"]["images_per_s"]),
     "pipeline.device_resident.end_to_end":
         ("pipeline_deep_dive", lambda d: d["configs"]["device_resident"]["end_to_end_images_per_s"]["values"]),

@@ -27,7 +27,11 @@ def _not_blank(path: Path) -> None:
 # the winning section's record gained the time-to-target fields (issue 15) after the fixture was cut; strict:
 # this fails as soon as the fixture is regenerated (make_fixtures.py), and then the mark must go
 STALE = pytest.mark.xfail(strict=True, raises=KeyError, reason="fixture predates the time-to-target record fields")
-PARAMS = [pytest.param(s, id=s.name, marks=STALE if s.name == "winning_solution" else ()) for s in SECTIONS]
+# the scaling section came after the fixture was cut: its plotter is tested on a real gloo run's record in
+# tests/workloads/test_distributed_scaling.py
+NO_FIXTURE = pytest.mark.skip(reason="no scaling record in the fixture tree; plotted in test_distributed_scaling.py")
+PARAMS = [pytest.param(s, id=s.name, marks=STALE if s.name == "winning_solution" else
+                       NO_FIXTURE if s.name == "scaling" else ()) for s in SECTIONS]
 
 
 @pytest.mark.parametrize("section", PARAMS)
@@ -60,6 +64,6 @@ def test_the_report_is_built_from_the_records_alone(tmp_path):
     for sec in SECTIONS:
         assert f"### {sec.name.replace('_', ' ')}" in text
     assert "## Key numbers" in text and "(no section finished)" not in text
-    assert "Winning configuration" in text and "Inference batch 1 (fp32)" in text
+    assert "Winning solution" in text and "Inference batch 1 (fp32)" in text
     assert "(777 resamples)" in text and "25% of its median" in text, "the report states the run's settings"
     _not_blank(root / "reports" / "cpu_key_numbers.png")
