@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                                max_train=args.max_train if args.max_train is not None else spec.max_train)
     data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_train=spec.max_train,
                         max_eval=s.max_eval_images)
+    spec = dataclasses.replace(spec, skipped=tuple(tuple(x) for x in data.skipped))  # checked once, here
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
     print(f"{len(rungs)} rungs on {device} ({name}), {len(data.train_paths_labels()[0])} training images, seeds "
           f"{list(spec.seeds)}, target {spec.target}, budget {spec.epochs} epochs", flush=True)

@@ -30,7 +30,10 @@ def measure(ctx: Context) -> dict[str, Any]:
     rungs, notes = default_rungs(ctx.device, s.batch_size, s.num_workers, s.quick, tuning=s.ladder_inductor_tuning,
                                  compiled=s.ladder_compiled_rungs)
     lines: list[str] = []
-    res = run_ladder(rungs, ladder_spec(s, ctx.kind), probe_data=lambda: ctx.data, monitor=ctx.monitor,
+    import dataclasses
+
+    spec = dataclasses.replace(ladder_spec(s, ctx.kind), skipped=tuple(tuple(x) for x in ctx.data.skipped))
+    res = run_ladder(rungs, spec, probe_data=lambda: ctx.data, monitor=ctx.monitor,
                      log=lines.append, progress_factory=ctx.tqdm)
     res["notes"] = notes
     res["train_images"] = len(ctx.data.train_paths_labels()[0])

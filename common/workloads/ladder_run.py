@@ -59,6 +59,7 @@ class LadderSpec:
     run_timeout_s: float = 3600.0
     warm: bool = True  # also the warm run of every seed
     brief: tuple[str, ...] = ()  # rung ids run on the first seed only, without the sustained window (cannot win)
+    skipped: tuple = ()  # (path, reason) of the images the parent's check refused (runs leave them out)
     extra_env: dict = field(default_factory=dict)
 
 
@@ -127,7 +128,8 @@ def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None
                                base_batch=spec.base_batch, epochs=spec.epochs, target=spec.target,
                                cache_dir=cache_dir, measure_s=spec.measure_s if measure else 0.0,
                                repeats=spec.repeats, model_only=measure, cpu_threads=rung.levers.cpu_threads
-                               or spec.cpu_threads, decode_workers=spec.decode_workers)
+                               or spec.cpu_threads, decode_workers=spec.decode_workers,
+                               skipped=tuple(tuple(x) for x in spec.skipped))
                 res = run_child(plan, child_env(cache_dir, spec.extra_env), spec.run_timeout_s)
                 runs.append(res)
                 if log:
@@ -336,7 +338,8 @@ def run_ladder(rungs, spec: LadderSpec, *, probe_data: Callable[[], Any] | None 
     if device.type == "cuda":
         torch.cuda.empty_cache()
     meta = {"train_flops_per_image": flops, "matmul_peak": peak, "matmul_peaks": peaks,
-            "spec": {k: v for k, v in spec.__dict__.items() if k != "extra_env"}}
+            "spec": {k: v for k, v in spec.__dict__.items() if k not in ("extra_env", "skipped")},
+            "images_left_out": len(spec.skipped)}
     os.makedirs(spec.cache_root, exist_ok=True)
     results: list[dict[str, Any]] = []
     prev = None

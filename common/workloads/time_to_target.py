@@ -55,6 +55,7 @@ class RunPlan:
     cpu_threads: int | None = None
     decode_workers: int = 1
     spawned_at: float = 0.0  # time.time() when the parent started this process
+    skipped: tuple = ()  # (path, reason) of the files the parent's image check refused: never trained on
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -233,8 +234,11 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
         torch.cuda.synchronize(device)
         marks["cuda_init_s"] = clock() - t0
     a = clock()
+    # the parent checked every image once (common/data/imagecheck.py); a run does not check them again on its
+    # clock: it leaves out the files the parent refused, and its decode skips any other unreadable one
     data = load_mednist(plan.data_dir, plan.val_fraction, plan.test_fraction, plan.split_seed,
-                        max_train=plan.max_train, max_eval=plan.max_eval)
+                        max_train=plan.max_train, max_eval=plan.max_eval, check=False)
+    data.skipped.extend(tuple(x) for x in plan.skipped)
     marks["list_split_s"] = clock() - a
     a = clock()
     if lv.data_path == "tutorial":  # the recipe decodes in its DataLoader workers; validation once here

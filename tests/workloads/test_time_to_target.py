@@ -115,10 +115,13 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     base = Levers("tutorial", batch_size=8, num_workers=0)
     rungs = [Rung("recipe", base, "baseline", id="recipe"),
              Rung("resident", base.replace(data_path="device_resident"), "data_path", id="device_resident")]
+    from common.workloads.mednist_data import load_mednist
+
+    refused = load_mednist(synthetic_data_dir, 0.1, 0.1, 0, max_train=48, check=False).part("train")[0][0]
     spec = LadderSpec(device="cpu", data_dir=str(synthetic_data_dir), split_seed=0, val_fraction=0.1,
                       test_fraction=0.1, max_train=48, max_eval=None, lr=1e-3, base_batch=8, epochs=1, target=0.01,
                       tolerance=0.005, seeds=(0,), measure_s=0.2, repeats=2, cache_root=str(tmp_path / "cache"),
-                      cpu_threads=1)
+                      cpu_threads=1, skipped=((refused, "refused by the parent's image check"),))
     partial = []
     res = run_ladder(rungs, spec, on_rung=lambda p: partial.append(len(p["rungs"])))
     assert partial == [1, 2]
@@ -134,5 +137,7 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     cold, warm = resident["time_to_target"]["runs"]
     assert not cold["decoded_cache"]["hit"] and warm["decoded_cache"]["hit"]
     assert recipe["time_to_target"]["runs"][0]["decoded_cache"]["hit"] is False
+    for x in recipe["time_to_target"]["runs"]:  # the file the parent refused is never trained on, nor checked again
+        assert x["skipped_images"] == 1 and x["train_images"] == 47 and x["one_time_s"]["list_split_s"] < 1.0
     assert res["summary"]["crowned"] and res["summary"]["winner_id"] in ("recipe", "device_resident")
     assert not os.listdir(tmp_path / "cache")  # per-run cache folders are removed afterwards
