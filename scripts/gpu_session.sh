@@ -13,21 +13,24 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || { echo "wheel install failed"; exit 1; }
+# byte-compile the carried packages once (installed with --no-compile): every child process imports monai
+python3 -m compileall -q -j 0 /tmp/site > /dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MEDNIST_SAMPLE_ARCHIVE=$PWD/.gpu_carry/MedNIST-sample.tar.gz
 # the copy on the device has no .git: the records take the commit from here (written by the caller)
 SUITE_COMMIT=${SUITE_COMMIT:-$(cat .gpu_carry/commit 2>/dev/null)}
 export SUITE_COMMIT
 { date -u; nvidia-smi; python3 -c "import torch, monai; print(torch.__version__, torch.version.cuda, monai.__version__)"; } \
   > "$OUT/machine.txt" 2>&1
+# where a child's process start goes (it is recorded beside the clock, not on it)
+python3 -X importtime -c "import monai.networks.nets" 2> "$OUT/importtime.txt"
 python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
 for what in "$@"; do
   case $what in
     tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     measuregpu) rm -f "$OUT/measure_gpu.json"
-             MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/test_gpu.py \
+             MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/workloads/test_gpu.py \
              -k "window_agrees or power_samples or sampler_reads or matches_eager or sampler_sees" 2>&1 \
              | tee "$OUT/measure_gpu.log" | tail -25 ;;
-    tests) python3 -m pytest -q -rs -s tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
@@ -48,7 +51,6 @@ for what in "$@"; do
              # per-count torchrun logs in $OUT/scaling_logs/; about 2-4 min on 2 H200s with the 9,600 training images
              python3 benchmarks/scaling.py --data-dir data --out "$OUT/scaling.json" ${SCALING_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/scaling.log" | tail -14 ;;
-    overhead) python3 benchmarks/sampler_overhead.py --device cuda --seconds 3 --rounds 3 2>&1 | tee -a "$OUT/ladder.log" ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
              --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;
     quick|default)
