@@ -8,8 +8,10 @@ temperature; the overhead is 1 - B/A averaged over the pairs, with a 95% t inter
 pairs (independent repeats). Rounds continue until that interval is at most +-TARGET points
 (--target) or the time budget is spent. A warm-up brings the board to temperature first.
 
-Workload: on CUDA the training step as in the ladder's fast rungs (DenseNet121, bf16 autocast,
-channels_last, batch 512, inputs resident on the device, Adam); on CPU a small 2-layer CNN in
+Workload: on CUDA the training step as in the ladder's winning rung (DenseNet121, bf16 autocast,
+channels_last, batch 512, inputs resident on the device, Adam, the whole step captured in one
+CUDA graph: GPU-bound, as in training; --no-graph for the eager step, whose Python dispatch
+competes with the samplers' threads for the interpreter); on CPU a small 2-layer CNN in
 fp32 (--network densenet121 for the real network: seconds per step on a small CPU). Inputs are
 random tensors of MedNIST's shape: the cost of a step, not an accuracy, is measured. Also
 printed: each sampler's read time per field family.
@@ -39,8 +41,10 @@ def small_cnn():
                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 6))
 
 
-def build_step(device: str, batch: int, network: str = "densenet121"):
-    """A training step on resident random inputs; returns (step, images per step)."""
+def build_step(device: str, batch: int, network: str = "densenet121", graph: bool = False):
+    """A training step on resident random inputs; returns (step, images per step). ``graph``
+    (CUDA): the whole step captured in one CUDA graph (PyTorch's whole-network recipe: warm-up
+    steps on a side stream, capture with the gradients set to None, replay)."""
     import torch
     import torch.nn.functional as F
 
@@ -50,18 +54,35 @@ def build_step(device: str, batch: int, network: str = "densenet121"):
     cuda = dev.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
     model = (densenet121() if network == "densenet121" else small_cnn()).to(dev).to(memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    graph = graph and cuda
+    opt = torch.optim.Adam(model.parameters(), 1e-3, **({"capturable": True} if graph else {}))
     x = torch.rand(batch, 1, 64, 64, device=dev).to(memory_format=fmt)
     y = torch.randint(0, 6, (batch,), device=dev)
 
-    def step() -> None:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+    def body() -> None:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda, cache_enabled=not graph):
             loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    return step, batch
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        body()
+
+    if not graph:
+        return step, batch
+    side = torch.cuda.Stream(dev)
+    side.wait_stream(torch.cuda.current_stream(dev))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream(dev).wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        body()
+    torch.cuda.synchronize(dev)
+    return g.replay, batch
 
 
 def rate_window(step, images: int, seconds: float, device: str) -> float:
@@ -89,6 +110,7 @@ def merge_overheads(overheads: list[dict]) -> dict:
             s["max_read_ms"] = max(s["max_read_ms"], ov["max_read_ms"] or 0.0)
             for fam, f in ov["families"].items():
                 t = s["families"].setdefault(fam, {"slow": f["slow"], "reads": 0, "ms_sum": 0.0, "max_ms": 0.0})
+                t.update(slow=f["slow"], every=f.get("every"), demoted=f.get("demoted"))  # as in the last window
                 t["reads"] += f["reads"]
                 t["ms_sum"] += (f["mean_ms"] or 0.0) * f["reads"]
                 t["max_ms"] = max(t["max_ms"], f["max_ms"] or 0.0)
@@ -148,10 +170,12 @@ def print_result(res: dict, args) -> None:
     else:
         print(" (one pair: no interval)")
     for name, s in res["sampler_read_time"].items():
-        fams = ", ".join(f"{k} {f['mean_ms']:.3f}" + ("*" if f["slow"] else "") for k, f in s["families"].items()
-                         if f["mean_ms"] is not None)
+        fams = ", ".join(f"{k} {f['mean_ms']:.3f}" + (f" (every {f.get('every') or args.slow_every}th tick"
+                                                       + (", moved there by the tick budget" if f.get("demoted") else "")
+                                                       + ")" if f["slow"] else "")
+                         for k, f in s["families"].items() if f["mean_ms"] is not None)
         print(f"{name} sampler: mean read {s['mean_read_ms']:.3f} ms per tick (max {s['max_read_ms']:.1f} ms); "
-              f"per family (ms, * = every {args.slow_every}th tick): {fams}")
+              f"per family (ms a read): {fams}")
     for name, why in res["unavailable"].items():
         print(f"{name} sampler not available: {why}")
 
@@ -164,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-s", type=float, help="warm-up before the rounds (cuda 30, cpu 2)")
     p.add_argument("--batch", type=int, help="training batch (cuda 512, cpu 32)")
     p.add_argument("--network", choices=["densenet121", "small"], help="cuda: densenet121, cpu: small (a 2-layer CNN)")
+    p.add_argument("--graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="CUDA: the whole step captured in a CUDA graph, GPU-bound as the ladder's winner "
+                        "(default); --no-graph: the eager step")
     p.add_argument("--budget-s", type=float, help="stop adding rounds after this many seconds (cuda 140, cpu 60)")
     p.add_argument("--min-rounds", type=int, default=6)
     p.add_argument("--max-rounds", type=int, default=60)
@@ -191,17 +218,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from common.measure.environment import collect
 
-    step, images = build_step(args.device, args.batch, args.network)
+    step, images = build_step(args.device, args.batch, args.network, graph=args.graph)
+    graphed = args.graph and args.device == "cuda"
     before = gpu_state() if args.device == "cuda" else None
     warm = rate_window(step, images, max(args.warmup_s, 0.0), args.device) if args.warmup_s > 0 else None
     after = gpu_state() if args.device == "cuda" else None
     print(f"workload: {args.network} training step, batch {args.batch}, on {args.device}"
-          + (" (bf16, channels_last)" if args.device == "cuda" else f" (fp32, {torch.get_num_threads()} threads)")
+          + ((" (bf16, channels_last" + (", one CUDA graph)" if graphed else ", eager)")) if args.device == "cuda"
+             else f" (fp32, {torch.get_num_threads()} threads)")
           + f"; warm-up {args.warmup_s:g} s" + (f" ({warm:.0f} img/s)" if warm else "")
           + (f"; board {before and before['temperature_c']} -> {after['temperature_c']} C" if after else ""))
     res = run_rounds(args, step, images)
     res.update(workload={"network": args.network, "batch": args.batch, "device": args.device,
                          "precision": "bf16 autocast" if args.device == "cuda" else "fp32",
+                         "step": "whole step in one CUDA graph" if graphed else "eager",
                          "inputs": "random tensors of MedNIST's shape, resident on the device"},
                settings={k: getattr(args, k) for k in ("hz", "seconds", "warmup_s", "budget_s", "min_rounds",
                                                        "max_rounds", "target", "slow_every")},

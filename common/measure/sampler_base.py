@@ -5,7 +5,11 @@ and is a context manager that joins its thread on exit. Samples carry ``t`` on t
 ``perf_counter`` clock as timing spans. Fields are read in *families*: one call (or a few
 cheap ones) that yields several fields, timed on its own, so ``overhead()`` says which
 family costs what. A family marked slow is read on every ``slow_every``-th tick only and
-its fields appear only in the samples of those ticks (no stale copies in between). A field
+its fields appear only in the samples of those ticks (no stale copies in between). A sampler
+keeps its mean tick under ``TICK_BUDGET_MS``: once every family has been read twice, while the
+families' read time per tick (mean read / read interval) sums to more than the budget, the
+family that costs most per tick is read ten times less often (at most every ``MAX_EVERY``-th
+tick); each such move is recorded in ``demoted`` with the read time that caused it. A field
 whose sensor fails is recorded once in ``errors`` with its message and read as ``None``
 from then on; the other fields go on.
 """
@@ -21,6 +25,9 @@ from common.measure.timing import clock
 
 MIN_HZ, MAX_HZ = 0.1, 100.0
 SLOW_EVERY = 10  # slow families (walking /proc, hwmon, per-core sysfs) are read on every 10th tick
+TICK_BUDGET_MS = 0.5  # mean read time per tick a sampler keeps under by reading costly families less often
+MAX_EVERY = 100  # the least often a family is read: every 100th tick (every 10 s at 10 Hz)
+BUDGET_AFTER_READS = 2  # reads of every family before the budget is checked (the first read can be a cold one)
 
 
 class Missing:
@@ -35,6 +42,7 @@ class Family:
     read: Callable[[], dict[str, Any]]
     fields: tuple[str, ...]
     slow: bool = False
+    every: int = 1  # read on every ``every``-th tick (slow families: the sampler's slow_every)
 
 
 class Sampler:
@@ -43,13 +51,16 @@ class Sampler:
 
     name = "sampler"
 
-    def __init__(self, hz: float = 10.0, slow_every: int = SLOW_EVERY):
+    def __init__(self, hz: float = 10.0, slow_every: int = SLOW_EVERY, tick_budget_ms: float | None = TICK_BUDGET_MS):
         if not (MIN_HZ <= hz <= MAX_HZ):
             raise ValueError(f"sampling rate {hz} Hz outside {MIN_HZ}..{MAX_HZ} Hz")
         if slow_every < 1:
             raise ValueError(f"slow_every must be >= 1 (got {slow_every})")
         self.hz = float(hz)
         self.slow_every = int(slow_every)
+        self.tick_budget_ms = tick_budget_ms  # None: never read a family less often than registered
+        self.demoted: dict[str, str] = {}
+        self._budget_checked = False
         self.families: dict[str, Family] = {}
         self.errors: dict[str, str] = {}
         self.samples: list[dict[str, Any]] = []
@@ -67,7 +78,7 @@ class Sampler:
     # -- registering -----------------------------------------------------------------------
     def add_family(self, name: str, read: Callable[[], dict[str, Any]], fields: tuple[str, ...] | list[str],
                    slow: bool = False) -> None:
-        self.families[name] = Family(read, tuple(fields), slow)
+        self.families[name] = Family(read, tuple(fields), slow, self.slow_every if slow else 1)
         self.family_seconds.setdefault(name, [])
 
     def add_field(self, name: str, reader: Callable[[], Any], slow: bool = False) -> None:
@@ -107,11 +118,10 @@ class Sampler:
 
     def sample_once(self) -> dict[str, Any]:
         t0 = clock()
-        slow_due = self.ticks % self.slow_every == 0
         sample: dict[str, Any] = {}
         times: dict[str, float] = {}
         for name, fam in self.families.items():
-            if fam.slow and not slow_due:
+            if self.ticks % fam.every:
                 continue
             f0 = clock()
             sample.update(self._read_family(name, fam))
@@ -125,7 +135,45 @@ class Sampler:
             self.read_seconds.append(t1 - t0)
             for name, dt in times.items():
                 self.family_seconds[name].append(dt)
+        if self.tick_budget_ms is not None:
+            self._keep_budget()
         return sample
+
+    def _per_tick_ms(self) -> tuple[dict[str, float], bool]:
+        """The read time per tick of each family read ``BUDGET_AFTER_READS`` times (its mean
+        read, the first and possibly cold one left out, over its read interval), and whether
+        every family has been."""
+        out, complete = {}, True
+        for name, fam in self.families.items():
+            ts = self.family_seconds[name]
+            if name in self._dead:
+                continue
+            if len(ts) < BUDGET_AFTER_READS:  # not judged on its first, possibly cold, read
+                complete = False
+                continue
+            out[name] = 1e3 * sum(ts[1:]) / (len(ts) - 1) / fam.every
+        return out, complete
+
+    def _keep_budget(self) -> None:
+        """Read the costliest families less often until the tick's read time fits the budget
+        (checked after every tick until every family has its reads, then no more)."""
+        if self._budget_checked:
+            return
+        with self._lock:
+            cost, complete = self._per_tick_ms()
+        self._budget_checked = complete
+        while sum(cost.values()) > self.tick_budget_ms:
+            movable = [n for n in cost if self.families[n].every * 10 <= MAX_EVERY]
+            if not movable:
+                break
+            name = max(movable, key=cost.get)
+            fam = self.families[name]
+            per_read = cost[name] * fam.every
+            fam.every *= 10
+            fam.slow = True
+            cost[name] = per_read / fam.every
+            self.demoted[name] = (f"{per_read:.3f} ms a read: read on every {fam.every}th tick to keep the "
+                                  f"sampler's mean tick under {self.tick_budget_ms} ms")
 
     def derive(self, sample: dict[str, Any]) -> None:
         """Fields computed from the others (subclasses); costs no sensor read."""
@@ -177,7 +225,8 @@ class Sampler:
         out = {}
         for name, fam in self.families.items():
             ts = times.get(name, [])
-            out[name] = {"fields": list(fam.fields), "slow": fam.slow, "reads": len(ts),
+            out[name] = {"fields": list(fam.fields), "slow": fam.slow, "every": fam.every,
+                         "demoted": self.demoted.get(name), "reads": len(ts),
                          "mean_ms": 1e3 * sum(ts) / len(ts) if ts else None,
                          "max_ms": 1e3 * max(ts) if ts else None}
         return out
@@ -196,6 +245,7 @@ class Sampler:
             "busy_fraction": busy / span if span > 0 and self.started_at is not None else None,
             "missed_deadlines": self.missed_deadlines,
             "slow_every": self.slow_every,
+            "tick_budget_ms": self.tick_budget_ms,
             "families": self.family_overhead(),
         }
 

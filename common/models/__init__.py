@@ -45,3 +45,22 @@ def count_flops(model: torch.nn.Module, example: torch.Tensor, backward: bool = 
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return int(counter.get_total_flops())
+
+
+# Packages MONAI imports when they are installed (its optional imports: monai.networks.nets.transchex pulls
+# transformers, several nets torchvision, which pulls torch._dynamo) and that DenseNet121 does not use. On the
+# lent H200 image, where both are installed, `import monai.networks.nets` took 17 s, 10 s of it for these two.
+UNUSED_MONAI_EXTRAS = ("transformers", "torchvision")
+
+
+def leave_out_unused_monai_extras(names: Sequence[str] = UNUSED_MONAI_EXTRAS) -> list[str]:
+    """In a child process that only trains or serves DenseNet121 (not compiled): make the
+    ``import`` of each of ``names`` fail at once, so MONAI's optional imports skip them. Call
+    before anything imports MONAI; returns the names left out (those not imported already), which
+    the caller records. Not for processes that run torch.compile (dynamo looks torchvision up)."""
+    import sys
+
+    left = [n for n in names if n not in sys.modules]
+    for n in left:
+        sys.modules[n] = None  # the import system raises ModuleNotFoundError for a None entry
+    return left

@@ -279,10 +279,16 @@ def main(argv: list[str]) -> int:
     plan = RunPlan(**raw)
     for k, v in cache_env(plan.cache_dir).items():
         os.environ.setdefault(k, v)
+    left_out: list[str] = []
+    if "compile" not in str(plan.levers.get("graph", "")):
+        from common.models import leave_out_unused_monai_extras
+
+        left_out = leave_out_unused_monai_extras()
     from common.atomic import write_json
 
     try:
         res = run_plan(plan)
+        res["process_start_left_out"] = left_out  # packages MONAI would import that DenseNet121 does not use
     except Exception as exc:  # the parent records it; a rung that fails does not stop the ladder
         import traceback
 

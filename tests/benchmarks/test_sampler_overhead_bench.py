@@ -59,7 +59,8 @@ def test_merge_overheads_weights_by_reads():
                    "families": {"a": {"slow": False, "reads": 6, "mean_ms": 3.0, "max_ms": 4.0}}}}
     m = so.merge_overheads([one, two])["cpu"]
     assert m["mean_read_ms"] == pytest.approx(2.5) and m["max_read_ms"] == 4.0
-    assert m["families"]["a"] == {"slow": False, "reads": 8, "max_ms": 4.0, "mean_ms": pytest.approx(2.5)}
+    assert m["families"]["a"] == {"slow": False, "reads": 8, "max_ms": 4.0, "mean_ms": pytest.approx(2.5),
+                                  "every": None, "demoted": None}
 
 
 def test_cli_writes_overhead_interval_and_family_times(tmp_path, capsys):

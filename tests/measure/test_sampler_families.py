@@ -14,12 +14,16 @@ def test_gpu_tick_batches_counters_into_one_field_values_call():
     fake = FakeNVML(power_mw=312_500)
     s = GPUSampler(hz=10, nvml=fake, handle=object())
     fake.calls.clear()
+    first = s.sample_once()  # a slow tick: the PCIe counters in a second batched call
+    assert fake.calls.count("field_values") == 2 and len(fake.calls) == 7, fake.calls
+    fake.calls.clear()
     sample = s.sample_once()
     assert fake.calls.count("field_values") == 1
     assert "energy" not in fake.calls and "power" not in fake.calls  # they came from the batch
     assert len(fake.calls) == 6, fake.calls
     assert sample["power_w"] == 312.5 and sample["power_instant_w"] == 312.5
     assert sample["energy_mj"] == fake.energy
+    assert first["pcie_tx_bytes"] == 4096 and "pcie_tx_bytes" not in sample
     assert s.errors == {}
 
 
@@ -54,7 +58,7 @@ def test_gpu_temperature_is_nvml_value_and_missing_sensor_gives_none_with_reason
 
 class _Slowish(Sampler):
     def __init__(self):
-        super().__init__(10, slow_every=5)
+        super().__init__(10, slow_every=5, tick_budget_ms=None)
         self.add_field("fast", lambda: 1)
         self.add_family("slow", self._slow, ("a", "b"), slow=True)
 
@@ -74,7 +78,7 @@ def test_slow_family_read_every_nth_tick_and_absent_in_between():
 
 
 def test_cpu_sampler_slow_families_and_overhead_per_family():
-    s = CPUSampler(hz=20, slow_every=3)
+    s = CPUSampler(hz=20, slow_every=3, tick_budget_ms=None)  # families as registered (no budget moves)
     samples = [s.sample_once() for _ in range(6)]
     assert ["children_rss_mib" in x for x in samples] == [True, False, False] * 2
     assert all(x["process_rss_mib"] > 0 and x["cpu_total_pct"] is not None for x in samples)
@@ -87,3 +91,53 @@ def test_pcie_false_leaves_the_pcie_counters_out():
     s = GPUSampler(hz=10, nvml=FakeNVML(), handle=object(), pcie=False)
     sample = s.sample_once()
     assert "pcie_tx_bytes" not in sample and sample["power_w"] == 250.0 and s.errors == {}
+
+
+class _Costly(Sampler):
+    """A family that costs 2 ms a read beside a free one."""
+
+    def __init__(self, budget=0.5):
+        super().__init__(10, slow_every=10, tick_budget_ms=budget)
+        self.add_field("cheap", lambda: 1)
+        self.add_field("costly", self._costly)
+
+    @staticmethod
+    def _costly():
+        end = time.perf_counter() + 0.002
+        while time.perf_counter() < end:
+            pass
+        return 2
+
+
+def test_costly_family_is_read_less_often_to_keep_the_tick_budget():
+    s = _Costly()
+    samples = [s.sample_once() for _ in range(100)]
+    fam = s.overhead()["families"]
+    assert fam["costly"]["every"] == 10 and fam["cheap"]["every"] == 1
+    assert "2.0" in s.demoted["costly"] or "ms a read" in s.demoted["costly"]
+    assert fam["costly"]["demoted"] == s.demoted["costly"] and "cheap" not in s.demoted
+    reads = [i for i, x in enumerate(samples) if "costly" in x]
+    assert reads[:2] == [0, 1] and all(i % 10 == 0 for i in reads[2:]) and len(reads) <= 2 + 10
+    assert s.overhead()["mean_read_ms"] < 0.5 + 2 * 2.5 / 100  # the two reads before the move, then on budget
+
+
+def test_no_budget_reads_every_family_as_registered():
+    s = _Costly(budget=None)
+    samples = [s.sample_once() for _ in range(12)]
+    assert all("costly" in x for x in samples) and s.demoted == {}
+
+
+def test_gpu_sampler_moves_a_slow_counters_call_off_the_fast_ticks():
+    class SlowFields(FakeNVML):
+        def nvmlDeviceGetFieldValues(self, handle, ids):
+            end = time.perf_counter() + 0.004  # as the H200's ~4 ms a read (run 16-B)
+            while time.perf_counter() < end:
+                pass
+            return super().nvmlDeviceGetFieldValues(handle, ids)
+
+    s = GPUSampler(hz=10, nvml=SlowFields(), handle=object())
+    for _ in range(30):
+        s.sample_once()
+    d = s.to_dict()
+    assert "counters" in s.demoted and d["overhead"]["families"]["counters"]["every"] >= 10
+    assert "power_w" in d["slow_fields"] and d["overhead"]["tick_budget_ms"] == 0.5

@@ -66,6 +66,16 @@ def test_window_agrees_with_cuda_events_within_2_percent():
         assert abs(r - 1) < 0.02, ratios
 
 
+def _bus_id(nvml_index: int) -> str:
+    """The PCI bus id of NVML's device ``nvml_index`` (the one EnergyMeter and GPUSampler read),
+    which nvidia-smi --id takes."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    bus = pynvml.nvmlDeviceGetPciInfo(pynvml.nvmlDeviceGetHandleByIndex(nvml_index)).busId
+    return bus.decode() if isinstance(bus, bytes) else str(bus)
+
+
 def test_power_samples_energy_counter_and_nvidia_smi_agree_within_10_percent():
     """Over a ~10 s load: mean NVML power samples, the energy-counter delta / time, and
     nvidia-smi --query-gpu=power.draw readings agree within 10%."""
@@ -76,7 +86,9 @@ def test_power_samples_energy_counter_and_nvidia_smi_agree_within_10_percent():
         pytest.skip("nvidia-smi not on PATH")
     _load(2.0)  # reach a steady state first
     meter = EnergyMeter(gpu_index=0, device="cuda")
-    smi = subprocess.Popen(["nvidia-smi", "--query-gpu=power.draw", "--format=csv,noheader,nounits", "-lms", "200"],
+    # this GPU only: on a machine of several GPUs nvidia-smi prints one line per GPU per reading
+    smi = subprocess.Popen(["nvidia-smi", f"--id={_bus_id(0)}", "--query-gpu=power.draw",
+                            "--format=csv,noheader,nounits", "-lms", "200"],
                            stdout=subprocess.PIPE, text=True)
     try:
         with GPUSampler(hz=10) as sampler, meter.window() as energy:
@@ -145,13 +157,13 @@ def gpu_data(sample_data_dir):
 @pytest.mark.parametrize("precision,tol", [("bf16", 0.10), ("fp32", 0.02)])
 def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol):
     """The captured whole-step graph computes what the eager step computes: from the same
-    initial weights (same seed), after the graph's 3 warm-up steps replayed eagerly on the same
+    initial weights (same seed), after the graph's warm-up steps replayed eagerly on the same
     indices, then 10 steps on the same batches (augmentation off on both sides: random draws
     differ inside a graph), the losses agree step by step and the weights' distance is a small
     fraction (``tol``) of how far the steps moved them. A replay that ignored its batch or
     skipped the optimizer would fail."""
     from common.workloads.levers import Levers
-    from common.workloads.training import Trainer, _no_window
+    from common.workloads.training import GRAPH_WARMUP_STEPS, Trainer, _no_window
 
     def make(graph):
         lv = Levers("device_resident", precision, channels_last=True, batch_size=256, graph=graph)
@@ -162,9 +174,9 @@ def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol):
     g, e = make("cuda_graph"), make("none")
     for pg, pe in zip(g.model.parameters(), e.model.parameters()):
         assert torch.equal(pg, pe)
-    graph = g._graphed()  # its warm-up ran 3 real steps on indices arange(256) % n
+    graph = g._graphed()  # its warm-up ran GRAPH_WARMUP_STEPS real steps on indices arange(256) % n
     warm = torch.arange(256, device="cuda") % e.resident().n
-    for _ in range(3):
+    for _ in range(GRAPH_WARMUP_STEPS):
         e._optimize(*e._prepare(warm, _no_window), _no_window)
     p0 = [p.detach().clone() for p in e.model.parameters()]
     gen = torch.Generator(device="cpu").manual_seed(1)
