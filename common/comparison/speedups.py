@@ -134,6 +134,20 @@ def key_id(key: object) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_")
 
 
+# the training ladder's entries, which the efficiency, utilization and verdict parts name as well
+RECIPE = "recipe"  # the ladder's first rung is the MONAI tutorial recipe
+RECIPE_ID = f"training.ladder.{RECIPE}.end_to_end"
+WINNER_ID = "training.winner.end_to_end"
+
+
+def rung_id(rung: dict, index: int) -> str:
+    """The stable id a rung record declares (``id``); the first rung is the recipe. Records written
+    before rungs carried ids fall back to their name as a key, so old trees still compare."""
+    if rung.get("id"):
+        return key_id(rung["id"])
+    return RECIPE if index == 0 else key_id(rung["name"])
+
+
 def all_speedups(inputs: Inputs) -> tuple[list[dict], list[dict]]:
     """Every section's speedup entries (its comparison part in common.layout.SECTIONS), and the
     ones that could not be computed with their reasons."""
