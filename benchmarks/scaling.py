@@ -4,7 +4,7 @@ DistributedDataParallel on 1, 2, 4, ... GPUs (NCCL), or in gloo processes sharin
 cores; per count the global throughput, weak- and strong-scaling efficiency, time to the target
 validation accuracy with the test accuracy, the communication share of the step and each device's
 utilization, power and J/image. Prints one table and writes the record (JSON). The analysis's
-``scaling`` section runs the same code (common/analysis/scaling.py).
+``scaling`` section runs the same code (common/sections/scaling/measure.py).
 
     python benchmarks/scaling.py --data-dir data --out scaling.json            # every visible GPU
     python benchmarks/scaling.py --device cpu --procs 1,2 --out cpu_scaling.json
@@ -69,8 +69,8 @@ def settings_for(args: argparse.Namespace, argv: list[str] | None):
 
 @run_main
 def main(argv: list[str] | None = None) -> int:
-    from common.analysis.scaling import run_scaling, table
     from common.records import Record, load_record, save_record
+    from common.sections.scaling.measure import run_scaling, table
 
     args = parser().parse_args(argv)
     if args.from_record:

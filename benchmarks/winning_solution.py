@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from common.analysis.winning import ladder_spec
     from common.measure.environment import collect
     from common.measure.samplers import Monitor
+    from common.sections.winning_solution.measure import ladder_spec
     from common.workloads.ladder import default_rungs
     from common.workloads.ladder_run import run_ladder
     from common.workloads.mednist_data import load_mednist

@@ -3,16 +3,16 @@
 Light on purpose: it imports nothing but the standard library (no torch, numpy or matplotlib),
 so the comparison, the reports and ``--replot`` can name files without loading a framework.
 
-Adding a section: write its measure module (``measure(ctx) -> data``), its plot module
-(``plot(record, arrays, out_dir, name) -> [paths]``) and, where it has them, its comparison part
-(``speedups(gpu_run, cpu_run, out, skipped)``) and its key numbers (``key_numbers(record) ->
-[(label, text)]``); then add one line to ``SECTIONS``.
+Adding a section: write its package ``common/sections/<name>/`` (its modules and the functions
+they define are named in ``common/sections/__init__.py``), then add one line to ``SECTIONS``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from common import sections as _sections
 
 GPU_TREE = "gpu_results"
 CPU_TREE = "cpu_results"
@@ -62,40 +62,47 @@ def summary_path(root: Path, device: str) -> Path:
 
 @dataclass(frozen=True)
 class Section:
-    """One section of the analysis: where its record and figures go and which modules do its parts.
-    Module parts are dotted paths ('module' or 'module:function') so that naming them imports nothing."""
+    """One section of the analysis: where its record and figures go, and its package, whose parts
+    (measure, plot, compare, key_numbers) are found by the convention of ``common.sections``.
+    Naming a section or one of its modules imports nothing."""
 
-    name: str  # the record kind
-    folder: str  # relative to the tree root ('' = the root itself)
-    measure: str  # module with measure(ctx) -> data
-    plot: str  # module with plot(record, arrays, out_dir, name) -> [paths]
-    comparison: str | None = None  # 'module:function(gpu_run, cpu_run, out, skipped)' adding speedup entries
-    key_numbers: str | None = None  # 'module:function(record) -> [(label, text)]' for the report
-    summary: str = ""  # what the section does, in one line (--help, report)
+    name: str  # the record kind, and the package's name in common/sections/
+    folder: str | None = None  # relative to the tree root ('' = the root itself); None = the name
+    package: str = ""  # '' = common.sections.<name>
+
+    def __post_init__(self):
+        if self.folder is None:
+            object.__setattr__(self, "folder", self.name)
+        if not self.package:
+            object.__setattr__(self, "package", f"{_sections.PACKAGE}.{self.name}")
+
+    def module(self, part: str) -> str:
+        """The dotted name of the part's module ('measure', 'plot', 'compare', 'key_numbers')."""
+        if part not in _sections.PARTS:
+            raise KeyError(f"{part!r} is not a part of a section; parts: {', '.join(_sections.PARTS)}")
+        return f"{self.package}.{part}"
+
+    def entry(self, part: str):
+        """The part's function (imports its module now); None where an optional part is absent."""
+        return _sections.entry_point(self.package, part)
+
+    @property
+    def summary(self) -> str:
+        """What the section does, in one line (its package's docstring)."""
+        import importlib
+
+        return (importlib.import_module(self.package).__doc__ or "").strip().splitlines()[0]
 
 
 # one line per section, in the order they run (the utilization section runs last: it reads the others' spans)
 SECTIONS: tuple[Section, ...] = (
-    Section("visualizations", "visualizations", "common.analysis.visualizations", "common.plots.visualizations",
-            "common.comparison.sections.volume3d:speedups", "common.key_numbers:volume3d",
-            "3D volume: trains a 3D UNet on the volume's tissue maps, sliding-window segmentation, renderings"),
-    Section("augmentation_analysis", "augmentation_analysis", "common.analysis.augmentation",
-            "common.plots.augmentation", "common.comparison.sections.augmentation:speedups",
-            "common.key_numbers:augmentation",
-            "the tutorial's augmentation chain per sample (MONAI) and batched on the device, with its quality"),
-    Section("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.pipeline", "common.plots.pipeline",
-            "common.comparison.sections.pipeline:speedups", "common.key_numbers:pipeline",
-            "the training step stage by stage (data, transfer, model), recipe and device-resident"),
-    Section("performance_analysis", "performance_analysis", "common.analysis.performance", "common.plots.performance",
-            "common.comparison.sections.performance:speedups", "common.key_numbers:performance",
-            "batch-size and precision sweeps, inference latency and throughput"),
-    Section("winning_solution", "", "common.analysis.winning", "common.plots.winning",
-            "common.comparison.sections.training:speedups", "common.key_numbers:winning",
-            "the optimization ladder from the tutorial recipe, accuracy-gated; its winner"),
-    Section("scaling", "performance_analysis", "common.analysis.scaling", "common.plots.scaling",
-            None, "common.key_numbers:scaling", "data-parallel training on 1..N GPUs (torchrun + DDP) or CPU processes"),
-    Section("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization",
-            None, None, "device and host utilization over the whole run, per stage"),
+    Section("visualizations"),
+    Section("augmentation_analysis"),
+    Section("pipeline_deep_dive"),
+    Section("performance_analysis"),
+    Section("winning_solution", folder=""),
+    Section("scaling", folder="performance_analysis"),
+    Section("utilization_patterns"),
 )
 SECTION_NAMES = tuple(s.name for s in SECTIONS)
 ALWAYS_LAST = "utilization_patterns"
@@ -114,10 +121,3 @@ def presented() -> list[Section]:
 def section(name: str) -> Section:
     return next(s for s in SECTIONS if s.name == name)
 
-
-def resolve(ref: str):
-    """The function a 'module:function' reference names (imports the module now)."""
-    import importlib
-
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)

@@ -1,2 +1,3 @@
-"""Analysis sections: each ``measure(ctx) -> data`` (a record) and a plotter in
-``common.plots`` that draws the record's figures. ``engine`` runs them."""
+"""The analysis machinery: ``engine`` runs the sections (``common.sections``, one package each)
+with a ``context`` and the run's ``settings``; ``interpret`` reads a pipeline record; the
+``custom_*`` modules analyse a user's pipeline with the same engine and plotters."""

@@ -11,9 +11,9 @@ import torch
 
 from common.analysis.context import Context
 from common.analysis.interpret import interpret
-from common.analysis.pipeline import DATA_STAGES, MODEL_STAGES
 from common.measure.stats import Summary
 from common.workloads.custom import CustomLevers, CustomTrainer, split_batch, throughput, to_device
+from common.workloads.training import DATA_STAGES, MODEL_STAGES
 
 NAME = "pipeline_deep_dive"
 

@@ -13,19 +13,21 @@ import torch
 
 from common.analysis.context import Context
 from common.analysis.engine import _measure, _write_and_plot
-from common.layout import file_name, tree_name
+from common.layout import file_name, section, tree_name
 from common.pipeline_protocol import CustomPipeline, as_pipeline, missing_for_training, slug
 from common.records import Record, save_record
 
 # (record kind, folder, analysis module, plot module, why it cannot run or None)
 CUSTOM_SECTIONS = [
-    ("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.custom_pipeline", "common.plots.pipeline"),
+    ("pipeline_deep_dive", "pipeline_deep_dive", "common.analysis.custom_pipeline",
+     section("pipeline_deep_dive").module("plot")),
     ("performance_analysis", "performance_analysis", "common.analysis.custom_performance",
      "common.plots.custom_performance"),
     ("augmentation_analysis", "augmentation_analysis", "common.analysis.custom_transforms",
      "common.plots.custom_transforms"),
     ("visualizations", "visualizations", "", ""),
-    ("utilization_patterns", "utilization_patterns", "common.analysis.utilization", "common.plots.utilization"),
+    ("utilization_patterns", "utilization_patterns", section("utilization_patterns").module("measure"),
+     section("utilization_patterns").module("plot")),
 ]
 
 

@@ -190,10 +190,10 @@ def _sections(ctx: Context, resume: bool, selected: list[Section], status: dict,
                 continue
             t0 = time.perf_counter()
             print(f"[{sec.name}] measuring ...", flush=True)
-            rec = _measure(ctx, sec.name, sec.measure)
+            rec = _measure(ctx, sec.name, sec.module("measure"))
             t1 = time.perf_counter()
             section_spans.append({"name": sec.name, "start": t0, "end": t1, "status": rec.status})
-            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
+            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.module("plot"))
             status[sec.name]["measure_s"] = t1 - t0
             print(f"[{sec.name}] {rec.status} in {t1 - t0:.1f} s" + (f": {rec.reason}" if rec.reason else ""),
                   flush=True)
@@ -201,8 +201,8 @@ def _sections(ctx: Context, resume: bool, selected: list[Section], status: dict,
     if any(s.name == ALWAYS_LAST for s in selected):
         sec = layout.section(ALWAYS_LAST)
         if not (resume and _resumed(ctx, status, sec)):
-            rec = _measure(ctx, sec.name, sec.measure)
-            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.plot)
+            rec = _measure(ctx, sec.name, sec.module("measure"))
+            status[sec.name] = _write_and_plot(ctx, rec, sec.name, sec.folder, sec.module("plot"))
 
 
 def _measure(ctx: Context, kind: str, module: str) -> Record:
@@ -223,8 +223,8 @@ def _measure(ctx: Context, kind: str, module: str) -> Record:
 def _resumed(ctx: Context, status: dict, sec: Section) -> bool:
     """--resume: keep a finished record (its figures redrawn); False if it must be measured."""
     entry = resumed_status(layout.record_paths(ctx.root, ctx.kind, sec.name, sec.folder)[0], sec.name,
-                           ctx.settings.to_dict(), lambda rec: _plot(sec.name, sec.plot, rec, ctx.root, sec.folder,
-                                                                     ctx.kind), ctx.root)
+                           ctx.settings.to_dict(), lambda rec: _plot(sec.name, sec.module("plot"), rec, ctx.root,
+                                                                     sec.folder, ctx.kind), ctx.root)
     if entry is not None:
         status[sec.name] = entry
     return entry is not None
@@ -275,7 +275,7 @@ def replot(root: Path, device_kind: str, selected) -> int:
         raise UserError(f"{metrics}: no records to replot; run the analysis first (without --replot)")
     n = 0
     for sec in selected:
-        kind, folder, plot_module = sec.name, sec.folder, sec.plot
+        kind, folder, plot_module = sec.name, sec.folder, sec.module("plot")
         canonical, copy = layout.record_paths(root, device_kind, kind, folder)
         if not canonical.exists():
             print(f"[{kind}] no record in {metrics}; skipped")

@@ -5,6 +5,8 @@
 ``report``   the Markdown report from the comparison records alone
 ``output``   the layout of comparison_results/ and writing it all-or-nothing
 
+Each section's own speedups are its ``compare`` module (``common/sections/<name>/compare.py``).
+
 Layout of ``<results>/comparison_results/``: every folder holds its figures and the record they are
 drawn from; metrics/ holds every record (the canonical copies that ``--replot`` reads).
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 from common.comparison import BEST_VS_BEST, LIKE_FOR_LIKE
 from common.comparison.load import Inputs, Run
-from common.comparison.sections.training import RECIPE_ID, WINNER_ID, rung_id
+from common.comparison.speedups import RECIPE_ID, WINNER_ID, rung_id
 from common.measure.stats import Summary
 
 RADAR_DECADES = 3  # the radar's radius spans this many decades below the better device

@@ -1,7 +1,7 @@
 """Speedup entries: one ratio of the two runs' raw values (``common.measure.stats.ratio``, median
 ratio with a 95% bootstrap interval), with its kind, both configurations, the settings in which
 they differ and where in which file its values come from. Each section's comparison part
-(``common.layout.Section.comparison``, in ``common.comparison.sections``) adds its entries;
+(``common/sections/<name>/compare.py``, the convention of ``common.sections``) adds its entries;
 every entry's ``id`` is built from keys the records declare, never from display text."""
 
 from __future__ import annotations
@@ -134,14 +134,28 @@ def key_id(key: object) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_")
 
 
+# the training ladder's entries, which the efficiency, utilization and verdict parts name as well
+RECIPE = "recipe"  # the ladder's first rung is the MONAI tutorial recipe
+RECIPE_ID = f"training.ladder.{RECIPE}.end_to_end"
+WINNER_ID = "training.winner.end_to_end"
+
+
+def rung_id(rung: dict, index: int) -> str:
+    """The stable id a rung record declares (``id``); the first rung is the recipe. Records written
+    before rungs carried ids fall back to their name as a key, so old trees still compare."""
+    if rung.get("id"):
+        return key_id(rung["id"])
+    return RECIPE if index == 0 else key_id(rung["name"])
+
+
 def all_speedups(inputs: Inputs) -> tuple[list[dict], list[dict]]:
-    """Every section's speedup entries (its comparison part in common.layout.SECTIONS), and the
-    ones that could not be computed with their reasons."""
-    from common.layout import presented, resolve
+    """Every section's speedup entries (the compare part of each section in common.layout.SECTIONS
+    that has one), and the ones that could not be computed with their reasons."""
+    from common.layout import presented
 
     out: list[dict] = []
     skipped: list[dict] = []
     for sec in presented():
-        if sec.comparison:
-            resolve(sec.comparison)(inputs.gpu, inputs.cpu, out, skipped)
+        if part := sec.entry("compare"):
+            part(inputs.gpu, inputs.cpu, out, skipped)
     return out, skipped

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from common.comparison.load import Inputs, Run
-from common.comparison.sections.training import rung_id
+from common.comparison.speedups import rung_id
 
 
 def _stats(vals: list[float]) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from common.comparison import BEST_VS_BEST, LIKE_FOR_LIKE
 from common.comparison.amdahl import MODEL_STAGES
-from common.comparison.sections.training import RECIPE_ID, WINNER_ID
+from common.comparison.speedups import RECIPE_ID, WINNER_ID
 from common.comparison.text import diff_text, fmt_num, fmt_x, speedup_phrase
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from common.workloads.levers import Levers
+
 
 def fast_precision(device: torch.device) -> tuple[str, str | None]:
     """("bf16", None) where bf16 is native on ``device``, else ("fp32", why not bf16)."""
@@ -14,3 +16,8 @@ def fast_precision(device: torch.device) -> tuple[str, str | None]:
 
     ok, why = bf16_ok(device)
     return ("bf16", None) if ok else ("fp32", why)
+
+
+def fast_levers(device: torch.device, batch: int) -> Levers:
+    """The device-resident pipeline in the device's fast precision (channels-last on a GPU)."""
+    return Levers("device_resident", fast_precision(device)[0], channels_last=device.type == "cuda", batch_size=batch)

@@ -36,7 +36,9 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # eager steps on a side stream before a CUDA graph is captured (PyTorch's whole-network capture
 # recipe warms up "a few" iterations: autotuning, lazy kernel loading and compilation happen there)
 GRAPH_WARMUP_STEPS = 2
-STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2d", "forward", "backward", "optimizer")
+DATA_STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2d")
+MODEL_STAGES = ("forward", "backward", "optimizer")
+STAGES = DATA_STAGES + MODEL_STAGES
 
 
 def scaled_lr(base_lr: float, base_batch: int, batch: int) -> float:

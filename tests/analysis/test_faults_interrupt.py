@@ -23,8 +23,10 @@ import os, sys, time, types
 sys.path.insert(0, {repo!r})
 from common.analysis import engine
 
-def make(name):
-    m = types.ModuleType(name)
+def make(name):  # a section package 'name' whose measure and plot parts are one module
+    sys.modules[name] = types.ModuleType(name)
+    sys.modules[name].__path__ = []  # a package without files: no compare or key_numbers part
+    m = types.ModuleType(name + ".part")
     def measure(ctx):
         if os.environ.get("FAULT_HANG") == name:
             print("HANG " + name, flush=True)
@@ -32,12 +34,12 @@ def make(name):
         return {{"value": len(name)}}
     m.measure = measure
     m.plot = lambda rec, arrays, out, fname: []
-    sys.modules[name] = m
+    sys.modules[name + ".measure"] = sys.modules[name + ".plot"] = m
 
 for n in {names!r}:
     make(n)
 from common import layout
-engine.SECTIONS = layout.SECTIONS = tuple(layout.Section(n, n, n, n) for n in {names!r})
+engine.SECTIONS = layout.SECTIONS = tuple(layout.Section(n, package=n) for n in {names!r})
 engine.SECTION_NAMES = layout.SECTION_NAMES = tuple({names!r})
 sys.exit(engine.main_for("cpu")(sys.argv[1:]))
 """

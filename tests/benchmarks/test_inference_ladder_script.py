@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "plots"))
+sys.path.insert(0, str(REPO / "tests" / "sections" / "performance_analysis"))
 from test_inference_plots import ladder  # noqa: E402
 
 

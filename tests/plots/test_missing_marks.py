@@ -41,7 +41,7 @@ def _summary(v):
 
 
 def test_pipeline_amdahl_panel_marks_a_missing_bound(monkeypatch, tmp_path):
-    from common.plots import pipeline
+    from common.sections.pipeline_deep_dive import plot as pipeline
 
     cfg = {"stages_s": {"forward": _summary(0.01), "backward": _summary(0.02)}, "step_wall_s": _summary(0.03),
            "share": {"forward": 0.33, "backward": 0.67}, "label": "device resident", "bottleneck": "backward",
@@ -59,7 +59,7 @@ def test_pipeline_amdahl_panel_marks_a_missing_bound(monkeypatch, tmp_path):
 
 
 def test_precision_energy_panel_marks_the_row_without_a_counter(monkeypatch, tmp_path):
-    from common.plots import performance
+    from common.sections.performance_analysis import plot as performance
 
     rows = [{"label": "fp32", "images_per_s": _summary(100.0), "images_per_gib": 50.0, "images_per_j": 3.0},
             {"label": "bf16", "images_per_s": _summary(180.0), "images_per_gib": 80.0, "images_per_j": None,

@@ -87,3 +87,22 @@ def test_only_the_settings_module_and_the_scripts_import_config():
                "benchmarks.winning_solution", "benchmarks.inference_ladder", "benchmarks.scaling",
                "common.api"}  # the benchmarks' argparse defaults; the Python API's defaults, as the scripts
     assert set(readers) <= allowed, f"config read outside the settings: {sorted(set(readers) - allowed)}"
+
+
+def _section_of(module: str) -> str | None:
+    """'common.sections.<name>' for a module of a section package, else None (common.sections
+    itself is the shared convention)."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if parts[:2] == ["common", "sections"] and len(parts) > 2 else None
+
+
+def test_sections_import_no_other_section_and_shared_code_imports_no_section():
+    """Adding a section touches only its package and its line in the registry: a section's modules
+    import shared code only, and the shared library (common/) reaches sections only through the
+    registry, by name. The benchmarks and the scripts may import a section's functions."""
+    graph = import_graph()
+    sections = {s for m in graph if (s := _section_of(m))}
+    assert {s.rpartition(".")[2] for s in sections} >= {"winning_solution", "scaling", "utilization_patterns"}
+    crossing = sorted(f"{m} -> {t}" for m, deps in graph.items() for t in deps
+                      if _section_of(t) and m.startswith("common.") and _section_of(m) != _section_of(t))
+    assert crossing == [], "imports across a section's package: " + "; ".join(crossing)

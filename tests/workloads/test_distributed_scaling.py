@@ -128,9 +128,9 @@ def test_failure_message_blames_the_rank_that_died_not_its_peers(tmp_path):
 
 
 def test_counts_and_summary_table_and_figure(two_ranks, tmp_path):
-    from common.analysis.scaling import counts_for, summarise, table
-    from common.plots.scaling import plot
     from common.records import Record
+    from common.sections.scaling.measure import counts_for, summarise, table
+    from common.sections.scaling.plot import plot
 
     assert counts_for(1) == [1] and counts_for(2) == [1, 2] and counts_for(6) == [1, 2, 4, 6]
     two, _ = two_ranks

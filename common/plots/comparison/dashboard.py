@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 
 from common.atomic import save_figure
 from common.comparison import BEST_VS_BEST, LIKE_FOR_LIKE
-from common.comparison.sections.training import RECIPE_ID, WINNER_ID
+from common.comparison.speedups import RECIPE_ID, WINNER_ID
 from common.comparison.text import fmt_num
 from common.plots.common import not_available
 from common.plots.comparison.base import (

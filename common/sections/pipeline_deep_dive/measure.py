@@ -13,18 +13,10 @@ from common.analysis.context import Context
 from common.analysis.interpret import interpret
 from common.measure.stats import Summary
 from common.workloads.levers import Levers
-from common.workloads.precision import fast_precision
-from common.workloads.training import Trainer, model_only_throughput, steady_throughput
+from common.workloads.precision import fast_levers
+from common.workloads.training import DATA_STAGES, MODEL_STAGES, Trainer, model_only_throughput, steady_throughput
 
 NAME = "pipeline_deep_dive"
-MODEL_STAGES = ("forward", "backward", "optimizer")
-DATA_STAGES = ("io_decode", "preprocess", "augment", "collate", "data_wait", "h2d")
-
-
-def fast_levers(ctx: Context, batch: int) -> Levers:
-    """The device-resident pipeline in the device's fast precision (common.workloads.precision)."""
-    cuda = ctx.kind == "cuda"
-    return Levers("device_resident", fast_precision(ctx.device)[0], channels_last=cuda, batch_size=batch)
 
 
 def stage_breakdown(trainer: Trainer, ctx: Context, steps: int, warmup: int) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
     configs = {
         "tutorial_recipe": Levers("tutorial", "fp32", False, s.batch_size, s.num_workers),
-        "device_resident": fast_levers(ctx, s.batch_size),
+        "device_resident": fast_levers(ctx.device, s.batch_size),
     }
     out: dict[str, Any] = {"configs": {}}
     for key, levers in configs.items():

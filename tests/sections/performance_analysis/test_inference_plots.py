@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from common.key_numbers import _ladder_rows
-from common.plots import inference as plots
 from common.records import Record
+from common.sections.performance_analysis import plot_inference as plots
+from common.sections.performance_analysis.key_numbers import _ladder_rows
 from common.workloads.inference_ladder import LadderConfig, latency_record, summarize
 
 

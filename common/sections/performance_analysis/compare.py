@@ -8,6 +8,7 @@ from typing import Any
 from common.comparison import BEST_VS_BEST, LIKE_FOR_LIKE
 from common.comparison.load import Run
 from common.comparison.speedups import Side, key_id, speedup_entry
+from common.sections.performance_analysis.compare_serving import ladder_speedups
 
 
 def _rows_by(rows: list[dict], key: Callable[[dict], Any]) -> dict[Any, int]:
@@ -29,8 +30,6 @@ def speedups(g: Run, c: Run, out: list, skipped: list) -> None:
     gp, cp = g.ok("performance_analysis"), c.ok("performance_analysis")
     if not (gp and cp):
         return
-    from common.comparison.serving import ladder_speedups
-
     ladder_speedups(g, c, out, skipped)  # the inference ladder: like-for-like and each device's winners
     for section, key, label, field in (("batch_sweep", _batch_key, "batch", "batch_size"),
                                        ("precision", _precision_key, "precision", "label")):

@@ -12,7 +12,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from common.layout import SECTIONS, file_name, record_file, resolve
+from common.layout import SECTIONS, file_name, record_file
 from common.records import load_record
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "comparison" / "cpu_results"
@@ -42,7 +42,7 @@ def test_each_plotter_draws_its_record(section, tmp_path):
         ramp = np.tile((np.arange(64) * 4).astype(np.uint8), (64, 1))
         gallery["input_u8"] = [ramp.tolist()] * len(gallery["params"])
         gallery["output_u8"] = [ramp.T.tolist()] * len(gallery["params"])
-    plot = resolve(f"{section.plot}:plot")
+    plot = section.entry("plot")
     paths = plot(rec, None, tmp_path, lambda base: file_name("cpu", base))
     assert paths, section.name
     for p in paths:

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from common.comparison import BEST_VS_BEST, LIKE_FOR_LIKE
 from common.comparison.load import Run
-from common.comparison.speedups import Side, key_id, speedup_entry
-
-RECIPE = "recipe"  # the ladder's first rung is the MONAI tutorial recipe
-RECIPE_ID = f"training.ladder.{RECIPE}.end_to_end"
-WINNER_ID = "training.winner.end_to_end"
-
-
-def rung_id(rung: dict, index: int) -> str:
-    """The stable id a rung record declares (``id``); the first rung is the recipe. Records written
-    before rungs carried ids fall back to their name as a key, so old trees still compare."""
-    if rung.get("id"):
-        return key_id(rung["id"])
-    return RECIPE if index == 0 else key_id(rung["name"])
+from common.comparison.speedups import WINNER_ID, Side, rung_id, speedup_entry
 
 
 def speedups(g: Run, c: Run, out: list, skipped: list) -> None:

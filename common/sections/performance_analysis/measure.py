@@ -10,10 +10,10 @@ from typing import Any
 import torch
 
 from common.analysis.context import Context
-from common.analysis.pipeline import fast_levers
 from common.measure.stats import Summary
 from common.models import densenet121
 from common.workloads import inference
+from common.workloads.precision import fast_levers
 from common.workloads.training import Trainer, steady_throughput, timed_windows
 
 NAME = "performance_analysis"
@@ -78,7 +78,7 @@ def _inference_ladder(ctx: Context) -> dict[str, Any]:
 def measure(ctx: Context) -> dict[str, Any]:
     s = ctx.settings
     dev = ctx.device
-    base = fast_levers(ctx, s.batch_size)
+    base = fast_levers(ctx.device, s.batch_size)
     out: dict[str, Any] = {"base_levers": base.to_dict()}
     bar = ctx.tqdm(len(s.batch_sizes), "batch-size sweep")
     sweep = []

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from common.comparison.load import Run
-from common.comparison.serving import ladder_speedups
 from common.records import Record
+from common.sections.performance_analysis.compare_serving import ladder_speedups
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plots"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_inference_plots import ladder  # noqa: E402
 
 

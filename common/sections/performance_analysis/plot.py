@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from common.atomic import save_figure
-from common.plots import inference as inference_plots
 from common.plots.common import (
     DEVICE_COLORS,
     bars_or_missing,
@@ -20,6 +19,7 @@ from common.plots.common import (
     header,
     not_available,
 )
+from common.sections.performance_analysis import plot_inference as inference_plots
 
 
 def _ok(rows):

@@ -1,0 +1,1 @@
+"""batch-size and precision sweeps, inference latency and throughput"""

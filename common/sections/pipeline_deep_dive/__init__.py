@@ -1,0 +1,1 @@
+"""the training step stage by stage (data, transfer, model), recipe and device-resident"""

@@ -1,0 +1,1 @@
+"""data-parallel training on 1..N GPUs (torchrun + DDP) or CPU processes"""

@@ -1,0 +1,1 @@
+"""device and host utilization over the whole run, per stage"""

@@ -1,0 +1,1 @@
+"""the optimization ladder from the tutorial recipe, accuracy-gated; its winner"""
