@@ -4,7 +4,7 @@
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
 # Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample|inference|scaling]...
 # BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
-# segmentation example (segexample: its tree lands in $OUT/segexample/custom_pipelines/...).
+# segmentation example (segexample: its tree lands in $OUT/segexample.tar.gz).
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
 # SCALING_ARGS passes arguments to benchmarks/scaling.py.
@@ -42,9 +42,12 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
-    segexample) python3 examples/custom_pipeline_segmentation.py --device cuda --results-dir "$OUT/segexample" \
+    segexample) rm -rf /tmp/segexample
+             python3 examples/custom_pipeline_segmentation.py --device cuda --results-dir /tmp/segexample \
              ${SEG_ARGS:---patch 64 --patches 32 --batch-size 4 --channels 16,32,64,128 --set BATCH_SIZES=1,2,4,8,16} \
-             2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20 ;;
+             2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20
+             # one archive: the tree is deeper and holds more files than a device call brings back
+             tar czf "$OUT/segexample.tar.gz" -C /tmp segexample ;;
     inference) python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
              ${INFERENCE_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/inference_ladder.log" | tail -24 ;;
     scaling) # data-parallel DenseNet121 on 1, 2, ... visible GPUs (torchrun + DDP, NCCL, NVLink multicast off);
