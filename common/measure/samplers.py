@@ -100,7 +100,7 @@ class GPUSampler(Sampler):
         self._batched = {i: v for i, v in NVML_FIELD_IDS.items() if pcie or not v[0].startswith("pcie_")}
         self._fallback: set[str] = set()
         # energy, average power and instant power each in its own field-values call: one of the three
-        # took ~4 ms a read on an H200 (run 16-C, batched), and as families of their own the tick budget
+        # took ~4 ms a read on an H200 (run W, batched), and as families of their own the tick budget
         # reads only that one less often
         for i, (f, _) in self._batched.items():
             if not f.startswith("pcie_"):

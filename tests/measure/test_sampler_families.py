@@ -130,7 +130,7 @@ def test_no_budget_reads_every_family_as_registered():
 def test_gpu_sampler_reads_only_the_slow_nvml_field_less_often():
     class SlowInstantPower(FakeNVML):
         def nvmlDeviceGetFieldValues(self, handle, ids):
-            if 186 in ids:  # as one field took ~4 ms a read on an H200 (run 16-C)
+            if 186 in ids:  # as one field took ~4 ms a read on an H200 (run W)
                 end = time.perf_counter() + 0.004
                 while time.perf_counter() < end:
                     pass

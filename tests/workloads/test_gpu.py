@@ -190,7 +190,7 @@ def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol):
                                             "apart": float(apart)})
     # step by step within tol/2, or within tol/4 of the first loss once losses are small: two runs whose
     # cuDNN kernels sum in different orders drift apart by more than a relative tolerance of a loss near 0.05
-    # (run 16-C: bf16 2.2815/2.2811, 1.5201/1.5158, 0.8799/0.8847, ...); a replay that ignored its batch
+    # (run W: bf16 2.2815/2.2811, 1.5201/1.5158, 0.8799/0.8847, ...); a replay that ignored its batch
     # memorizes one batch and is off by tenths within three steps
     assert np.allclose(lg, le, rtol=tol / 2, atol=tol / 4 * le[0]), (lg, le)
     assert float(moved) > 0
