@@ -210,6 +210,8 @@ RULES.update({
     "SCALING_CPU_PROCS": (_ints_tuple(1), "a non-empty tuple of positive integers"),
     "SCALING_CPU_BATCH_PER_PROC": (_pos_int, "a positive integer"),
     "SCALING_TIMEOUT_S": (_pos, "a positive finite number of seconds"),
+    "SCALING_GRAPH": (lambda v: v in ("cuda_graph", "none"), "'cuda_graph' or 'none'"),
+    "SCALING_CUDNN_BENCHMARK": (lambda v: isinstance(v, bool), "True or False"),
     "NNODES": (_pos_int, "a positive integer"),
     "NODE_RANK": (lambda v: _int(v) and v >= 0, "an integer >= 0 (below NNODES)"),
     "MASTER_ADDR": (_optional(_text), "None or the address of the node-rank-0 machine"),

@@ -81,10 +81,12 @@ SAME_IN_EVERY_MODE: dict[str, str] = {
     "inference_compile": "INFERENCE_COMPILE", "scaling_gpus": "SCALING_GPUS",
     "scaling_batch_per_gpu": "SCALING_BATCH_PER_GPU", "scaling_cpu_procs": "SCALING_CPU_PROCS",
     "scaling_cpu_batch_per_proc": "SCALING_CPU_BATCH_PER_PROC", "scaling_timeout_s": "SCALING_TIMEOUT_S",
+    "scaling_graph": "SCALING_GRAPH", "scaling_cudnn_benchmark": "SCALING_CUDNN_BENCHMARK",
     "nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR", "master_port": "MASTER_PORT",
 }
 SCALING_KEYS = ("SCALING_GPUS", "SCALING_BATCH_PER_GPU", "SCALING_CPU_PROCS", "SCALING_CPU_BATCH_PER_PROC",
-                "SCALING_TIMEOUT_S", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+                "SCALING_TIMEOUT_S", "SCALING_GRAPH", "SCALING_CUDNN_BENCHMARK", "NNODES", "NODE_RANK", "MASTER_ADDR",
+                "MASTER_PORT")
 # constants resolved by hand in ``resolve`` (batch_size, num_workers, cpu_threads)
 BY_HAND = ("BATCH_SIZE", "QUICK_CPU_BATCH_SIZE", "NUM_WORKERS", "CPU_THREADS")
 
@@ -157,6 +159,8 @@ class Settings:
     scaling_cpu_procs: tuple[int, ...]
     scaling_cpu_batch_per_proc: int
     scaling_timeout_s: float
+    scaling_graph: str  # "cuda_graph" or "none": the GPU step of the scaling section (CPU runs are eager)
+    scaling_cudnn_benchmark: bool  # cuDNN autotuning in the scaling section's GPU runs
     nnodes: int
     node_rank: int
     master_addr: str | None

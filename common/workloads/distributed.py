@@ -7,14 +7,17 @@ Every rank holds the training set on its device (uint8), draws each epoch's perm
 run's seed (the same on every rank) and gathers its own shard of every global batch; batched
 device augmentation (its own random stream per rank), DenseNet121, bf16 autocast and channels_last
 on a GPU, Adam, all wrapped in DistributedDataParallel (NCCL on GPUs, gloo on CPUs; one process is
-trained without the wrapper: there is nothing to communicate). The rank:
+trained without the wrapper: there is nothing to communicate). On GPUs with ``graph = "cuda_graph"``
+(the default, the single-GPU winner's step) every rank replays its whole step from a CUDA graph,
+DDP's all-reduce included (``common.workloads.distributed_graph``). The rank:
 
 1. trains to ``target`` validation accuracy or for ``epochs`` (warm-up + cosine learning rate),
    its clock running from its process's start (every one-time cost counted), then tests;
 2. times ``repeats`` windows of ``steps`` steps at its batch (barrier + device sync at the window
    edges) on its own device's energy counter, the same windows without gradient synchronization
-   (``no_sync``: what communication costs the step), and a few steps with the all-reduce timed by
-   a communication hook; then the same at the strong-scaling batch, where one is given;
+   (``no_sync``: what communication costs the step; captured too where the step is), and, where the
+   step runs eagerly, a few steps with the all-reduce timed by a communication hook; then the same
+   at the strong-scaling batch, where one is given;
 3. samples only its own device (NVML on its GPU; on CPUs rank 0 samples the CPU they share).
 
 Rank 0 gathers every rank's results and writes SPEC['out'] atomically; a rank that fails writes
@@ -43,6 +46,14 @@ from common.measure.stats import Summary
 from common.measure.timing import clock
 from common.models import densenet121
 from common.transforms import BatchedAugment2D, scale_intensity
+from common.workloads.distributed_graph import (
+    COMM_GRAPH,
+    COMM_HOOK,
+    GRAPH_NCCL_ENV,
+    GraphSteps,
+    graph_choice,
+    registers_generators,
+)
 from common.workloads.distributed_parts import (
     NO_MULTICAST_ENV,
     CommTimer,
@@ -52,7 +63,7 @@ from common.workloads.distributed_parts import (
     _process_start,
     timed_allreduce,
 )
-from common.workloads.training import autocast_ctx, lr_at, scaled_lr
+from common.workloads.training import autocast_ctx, lr_at, scaled_lr, set_lr
 
 EVAL_BATCH = 512
 LR_RULE = ("Adam learning rate scaled by sqrt(global batch / BATCH_SIZE) from LEARNING_RATE (Malladi et al. 2022), "
@@ -62,9 +73,17 @@ LR_RULE = ("Adam learning rate scaled by sqrt(global batch / BATCH_SIZE) from LE
 class Job:
     """Model, optimizer and data of this rank, built once; trained, then timed."""
 
-    def __init__(self, spec: dict[str, Any], r: Rank):
+    def __init__(self, spec: dict[str, Any], r: Rank, t0: float | None = None):
         self.spec, self.r = spec, r
+        self.t0 = time.time() if t0 is None else t0  # this process's start: the clock of time to target
         self.startup: dict[str, float] = {}
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        self.graph, self.graph_reason = graph_choice(spec.get("graph", "none"), r.cuda, r.world,
+                                                     _nccl_version() if r.cuda and r.world > 1 else None,
+                                                     hasattr(DDP, "_remove_autograd_hooks"))
+        if self.graph == "cuda_graph":  # PyTorch's DDP capture recipe: before the process group starts
+            os.environ.update(GRAPH_NCCL_ENV)
         a = clock()
         r.phase("init process group")
         r.init(spec["collective_timeout_s"])
@@ -79,21 +98,55 @@ class Job:
         model = densenet121(6).to(dev)
         if spec["channels_last"]:
             model = model.to(memory_format=torch.channels_last)
+        graphed = self.graph == "cuda_graph"
         self.model, self.net, self.comm = model, model, None
+        self.side = torch.cuda.Stream(dev) if graphed else None  # DDP built, warmed up and captured on it
+        self.gen: torch.Generator | None = torch.Generator(device=dev).manual_seed(self._gen_seed())
+        if graphed and not registers_generators():  # the default generator is graph-safe in every torch
+            torch.cuda.manual_seed(self._gen_seed())
+            self.gen = None
         if r.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            self.net = DDP(model, device_ids=[r.local_rank] if r.cuda else None, broadcast_buffers=False,
-                           **spec["ddp"])
-            self.comm = CommTimer(dev, r.world)
-            self.net.register_comm_hook(self.comm, timed_allreduce)
+            self.net = self._wrap(self.side, hook=not graphed)
         self.global_batch = spec["per_rank_batch"] * r.world
         self.lr = scaled_lr(spec["base_lr"], spec["base_batch"], self.global_batch)
-        self.opt = torch.optim.Adam(model.parameters(), lr=self.lr, **({"fused": True} if r.cuda else {}))
+        kw: dict[str, Any] = {"fused": True} if r.cuda else {}
+        if graphed:  # the captured step reads its learning rate from device memory, filled before each replay
+            kw.update(capturable=True, lr=torch.tensor(self.lr, dtype=torch.float32, device=dev))
+        self.opt = torch.optim.Adam(model.parameters(), **{"lr": self.lr, **kw})
         self.augment = BatchedAugment2D().to(dev)
-        self.gen = torch.Generator(device=dev).manual_seed(spec["seed"] * 1000 + 17 + r.rank)
+        self.graphs = GraphSteps(self) if graphed else None
         self.steps_done = 0
         self.startup["model_s"] = clock() - a
+
+    def _gen_seed(self) -> int:
+        return self.spec["seed"] * 1000 + 17 + self.r.rank  # a random stream of its own per rank
+
+    def _wrap(self, side: torch.cuda.Stream | None, hook: bool):
+        """DDP around the model: constructed in the side-stream context where the step is captured
+        (PyTorch's recipe); with the timed all-reduce hook where the step runs eagerly."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        r = self.r
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            net = DDP(self.model, device_ids=[r.local_rank] if r.cuda else None, broadcast_buffers=False,
+                      **self.spec["ddp"])
+        if side is not None:
+            torch.cuda.current_stream(r.device).wait_stream(side)
+        self.comm = CommTimer(r.device, r.world) if hook else None
+        if hook:
+            net.register_comm_hook(self.comm, timed_allreduce)
+        return net
+
+    def to_eager(self) -> None:
+        """After a capture failed on any rank: the eager step from a clean state. The captured DDP's
+        reducer may have stopped mid-backward, so its hooks go and a fresh DDP (timed hook) takes over;
+        the registered generator may be left mid-capture, so augmentation draws from a fresh one."""
+        self.r.sync()
+        self.opt.zero_grad(set_to_none=True)
+        if self.r.distributed:
+            self.net._remove_autograd_hooks()
+            self.net = self._wrap(None, hook=True)
+        self.gen = torch.Generator(device=self.r.device).manual_seed(self._gen_seed())
 
     def _load_data(self) -> None:
         from common.workloads.mednist_data import load_mednist
@@ -122,22 +175,39 @@ class Job:
                           "skipped_images": len(data.skipped)}
 
     # -- one step, evaluation ---------------------------------------------------------------------
-    def step(self, idx: torch.Tensor, lr: float | None = None) -> torch.Tensor:
-        if lr is not None:
-            for g in self.opt.param_groups:
-                g["lr"] = lr
+    def loss(self, idx: torch.Tensor, cache: bool = True) -> torch.Tensor:
+        """Gather, scale, augment, forward: the loss of the batch ``idx`` (autocast's cache off where
+        the step is captured)."""
         x = self.augment(scale_intensity(self.train_x[idx]), generator=self.gen)
         y = self.train_y[idx]
         if self.spec["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast_ctx(self.r.device, self.spec["precision"]):
-            loss = F.cross_entropy(self.net(x).float(), y)
-        loss.backward()
+        with autocast_ctx(self.r.device, self.spec["precision"], cache_enabled=cache):
+            return F.cross_entropy(self.net(x).float(), y)
+
+    def sync_ctx(self, no_sync: bool):
+        return self.net.no_sync() if no_sync and self.r.distributed else contextlib.nullcontext()
+
+    def eager_step(self, idx: torch.Tensor, no_sync: bool = False, cache: bool = True) -> torch.Tensor:
+        with self.sync_ctx(no_sync):
+            loss = self.loss(idx, cache)
+            loss.backward()
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def step(self, idx: torch.Tensor, lr: float | None = None, no_sync: bool = False) -> torch.Tensor:
+        """One training step: replayed from its graph where captured (eager warm-up steps first), else eager."""
+        if lr is not None:
+            set_lr(self.opt, lr)
+        g = self.graphs
+        loss = g.step(idx, no_sync) if g is not None and g.active else self.eager_step(idx, no_sync)
         self.steps_done += 1
         self.r.after_step(self.steps_done)
-        return loss.detach()
+        return loss
+
+    def step_kind(self) -> str:
+        return "cuda_graph" if self.graphs is not None and self.graphs.active else "none"
 
     def _average_buffers(self) -> None:
         """Batch-norm running statistics averaged over the ranks (each saw its own shards)."""
@@ -209,7 +279,8 @@ class Job:
                 "target_reason": None if reached else f"validation accuracy stayed below {target} in {epochs} epochs",
                 "train_s_total": train_s, "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
                 "test_accuracy": test["accuracy"], "test_n": test["n"], "lr": self.lr,
-                "steps_per_epoch": sh.steps_per_epoch, "global_batch": sh.global_batch}
+                "steps_per_epoch": sh.steps_per_epoch, "global_batch": sh.global_batch,
+                "step": self.graphs.training_info(i) if self.graphs is not None else self.step_record([])}
 
     # -- timed windows ---------------------------------------------------------------------------------
     def windows(self, per_rank: int, no_sync: bool = False) -> dict[str, Any]:
@@ -218,12 +289,10 @@ class Job:
         if sh.steps_per_epoch < 1:
             raise ValueError(f"{len(self.train_y)} training images hold no global batch of {sh.global_batch}")
         stream = sh.stream(first_epoch=100_000 + per_rank)
-        quiet = self.net.no_sync if no_sync and r.distributed else contextlib.nullcontext
 
         def run(k: int) -> None:
-            with quiet():
-                for _ in range(k):
-                    self.step(next(stream))
+            for _ in range(k):
+                self.step(next(stream), no_sync=no_sync)
 
         run(spec["warmup_steps"])
         durations, readings, spans = [], [], []
@@ -237,26 +306,35 @@ class Job:
             readings.append((e0, e1))
             spans.append((a, b))
         if no_sync and r.distributed:  # the replicas drifted apart: rank 0's weights again for all
-            flat = torch._utils._flatten_dense_tensors([p.data for p in self.model.parameters()])
-            dist.broadcast(flat, 0)
-            for p, v in zip(self.model.parameters(), torch._utils._unflatten_dense_tensors(flat, list(
-                    self.model.parameters()))):
-                p.data.copy_(v)
+            self._rebroadcast()
         energy, reason = self.probe.energy(readings)
         return {"per_rank_batch": per_rank, "global_batch": sh.global_batch, "steps": spec["steps"],
-                "no_sync": no_sync, "window_s": durations, "rank_images_per_window": per_rank * spec["steps"],
+                "no_sync": no_sync, "step": self.step_kind(), "window_s": durations,
+                "rank_images_per_window": per_rank * spec["steps"],
                 "energy_j": energy, "energy_reason": reason, "usage": self.probe.usage(spans)}
 
+    def _rebroadcast(self) -> None:
+        """Rank 0's weights on every rank, copied in place (captured graphs keep their addresses)."""
+        params = [p.data for p in self.model.parameters()]
+        flat = torch._utils._flatten_dense_tensors(params)
+        dist.broadcast(flat, 0)
+        for p, v in zip(params, torch._utils._unflatten_dense_tensors(flat, params)):
+            p.copy_(v)
+
     def comm_steps(self, per_rank: int) -> dict[str, Any] | None:
-        if self.comm is None:
+        if not self.r.distributed:
             return None
+        if self.comm is None:  # captured steps: no Python hook runs inside a graph
+            nbytes = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+            return {"method": COMM_GRAPH, "share": None, "allreduce_s": [], "step_s": [], "bytes_per_step": [nbytes],
+                    "buckets_per_step": [None]}
         stream = Shards(len(self.train_y), per_rank, self.r, self.spec["seed"]).stream(first_epoch=200_000)
         for _ in range(self.spec["comm_steps"]):
             self.comm.begin_step()
             self.step(next(stream))
             self.comm.end_step()
         self.r.sync()
-        return self.comm.summary()
+        return {**self.comm.summary(), "method": COMM_HOOK}
 
     def measure(self) -> dict[str, Any]:
         spec, r = self.spec, self.r
@@ -266,6 +344,11 @@ class Job:
         phases, comm = {}, {}
         for name, b in batches.items():
             r.phase(f"timing {name} windows (batch {b} per rank)")
+            if self.graphs is not None and self.graphs.active:  # both windows of the pair replay graphs
+                warm = Shards(len(self.train_y), b, r, spec["seed"]).stream(first_epoch=300_000 + b)
+                self.graphs.prepare(b, warm, pair=r.distributed)
+                if r.distributed:  # the no_sync warm-up steps let the replicas drift apart
+                    self._rebroadcast()
             phases[name] = self.windows(b)
             if r.distributed:
                 phases[f"{name}_no_sync"] = self.windows(b, no_sync=True)
@@ -278,7 +361,19 @@ class Job:
                 "device": str(r.device), "device_name": torch.cuda.get_device_name(r.device) if r.cuda else "cpu",
                 "nvml_index": self.probe.nvml_index, "threads": torch.get_num_threads(),
                 "env": {k: os.environ.get(k) for k in NO_MULTICAST_ENV}, "startup_s": self.startup,
-                "peak_memory_mib": torch.cuda.max_memory_allocated(r.device) / 2**20 if r.cuda else None, **timed}
+                "peak_memory_mib": torch.cuda.max_memory_allocated(r.device) / 2**20 if r.cuda else None,
+                "graph_error": self.graphs.error if self.graphs is not None else None, **timed}
+
+    def step_record(self, ranks: list[dict[str, Any]]) -> dict[str, Any]:
+        """The step this run used (per phase in ``throughput``), its warm-up and captures, why not a graph."""
+        base = {"graph_requested": self.spec.get("graph", "none"),
+                "cudnn_benchmark": bool(self.spec["cudnn_benchmark"])}
+        if self.graphs is None:
+            return {**base, "graph": "none", "graph_reason": self.graph_reason, "warmup_steps": 0, "captures": [],
+                    "comm_method": COMM_HOOK if self.r.world > 1 else None}
+        errors = [f"rank {x['rank']}: {x['graph_error']}" for x in ranks if x.get("graph_error")]
+        return {**base, **self.graphs.info, "graph_errors": errors,
+                "nccl_env": {k: os.environ.get(k) for k in GRAPH_NCCL_ENV} if self.r.world > 1 else None}
 
 
 def _devices(name: str, w: dict[str, Any], ranks: list[dict[str, Any]], cuda: bool) -> list[dict[str, Any]]:
@@ -296,14 +391,22 @@ def _devices(name: str, w: dict[str, Any], ranks: list[dict[str, Any]], cuda: bo
 
 
 def _comm(name: str, c: dict[str, Any], throughput: dict[str, Any], ranks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rank 0's timed all-reduces of phase ``name`` and the step time synchronization costs."""
-    sync, quiet = throughput[name]["step_s"]["median"], throughput[f"{name}_no_sync"]["step_s"]["median"]
+    """Rank 0's timed all-reduces of phase ``name`` (eager steps) and the step time synchronization
+    costs: the synchronized windows against the no_sync ones, where both ran the same kind of step."""
+    synced, quiet_w = throughput[name], throughput[f"{name}_no_sync"]
+    sync, quiet = synced["step_s"]["median"], quiet_w["step_s"]["median"]
+    alike = synced.get("step") == quiet_w.get("step")
     shares = [x["comm"][name]["share"] for x in ranks if x["comm"][name]["share"] is not None]
-    return {"allreduce_in_flight_share": c["share"], "allreduce_in_flight_share_max_rank": max(shares, default=None),
-            "allreduce_s_per_step": Summary.from_values(c["allreduce_s"], "s").to_dict(),
-            "timed_step_s": Summary.from_values(c["step_s"], "s").to_dict(),
+    timed = bool(c["allreduce_s"])
+    return {"method": c.get("method", COMM_HOOK), "allreduce_in_flight_share": c["share"],
+            "allreduce_in_flight_share_max_rank": max(shares, default=None),
+            "allreduce_s_per_step": Summary.from_values(c["allreduce_s"], "s").to_dict() if timed else None,
+            "timed_step_s": Summary.from_values(c["step_s"], "s").to_dict() if timed else None,
             "bytes_per_step": c["bytes_per_step"][0], "buckets_per_step": c["buckets_per_step"][0],
-            "exposed_share": max(0.0, 1 - quiet / sync), "step_s_with_sync": sync, "step_s_without_sync": quiet}
+            "exposed_share": max(0.0, 1 - quiet / sync) if alike else None,
+            "exposed_reason": None if alike else (f"the synchronized windows ran step {synced.get('step')!r}, the "
+                                                  f"no_sync ones {quiet_w.get('step')!r}: not comparable"),
+            "step_s_with_sync": sync, "step_s_without_sync": quiet}
 
 
 def compose(spec: dict[str, Any], job: Job, training: dict[str, Any], ranks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -317,6 +420,7 @@ def compose(spec: dict[str, Any], job: Job, training: dict[str, Any], ranks: lis
         ok = all(j is not None for j in joules)
         throughput[name] = {
             "per_rank_batch": w["per_rank_batch"], "global_batch": w["global_batch"], "steps": w["steps"],
+            "step": w.get("step"),
             "images_per_s": Summary.from_values([images / d for d in w["window_s"]], "img/s").to_dict(),
             "step_s": Summary.from_values([d / w["steps"] for d in w["window_s"]], "s").to_dict(),
             "j_per_image": sum(joules) / (images * len(w["window_s"])) if ok else None,
@@ -329,12 +433,13 @@ def compose(spec: dict[str, Any], job: Job, training: dict[str, Any], ranks: lis
             "ddp": spec["ddp"] if job.r.world > 1 else None, "per_rank_batch": spec["per_rank_batch"],
             "global_batch": job.global_batch, "lr": job.lr, "lr_rule": LR_RULE, "precision": spec["precision"],
             "channels_last": spec["channels_last"], "threads_per_rank": r0["threads"], "data": job.data_info,
+            "step": job.step_record(ranks),
             "startup_s": r0["startup_s"], "training": training, "throughput": throughput, "comm": comm,
             "ranks": ranks}
 
 
 def run(spec: dict[str, Any], r: Rank, t0: float) -> None:
-    job = Job(spec, r)
+    job = Job(spec, r, t0)
     job.startup["process_start_to_main_s"] = spec.get("_main_at", t0) - t0
     try:
         training = job.train(t0)
@@ -352,6 +457,14 @@ def run(spec: dict[str, Any], r: Rank, t0: float) -> None:
     if r.distributed:
         r.barrier()
         dist.destroy_process_group()
+
+
+def _nccl_version() -> tuple[int, ...] | None:
+    try:
+        v = torch.cuda.nccl.version()
+    except Exception:  # noqa: BLE001 -- no NCCL in this build: the process group will say so
+        return None
+    return tuple(v) if isinstance(v, tuple) else (v // 1000, v % 1000 // 100, v % 100)
 
 
 def main(argv: list[str] | None = None) -> int:

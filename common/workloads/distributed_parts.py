@@ -39,6 +39,7 @@ class Rank:
             self.device = torch.device("cpu")
         self.out = Path(spec["out"])
         self.fail_step = _fail_step(self.rank)
+        self.current = "start-up"  # what this rank is doing (``phase``)
 
     @property
     def distributed(self) -> bool:
@@ -65,6 +66,7 @@ class Rank:
 
     def phase(self, text: str) -> None:
         """Where this rank is (read by the launcher when a rank dies)."""
+        self.current = text
         write_text(self.out.parent / "phase" / f"rank{self.rank}.txt", text)
         if self.rank == 0:
             print(f"[rank 0/{self.world}] {text}", flush=True)

@@ -56,6 +56,15 @@ def lr_at(step: int, total: int, base: float, warmup_fraction: float = 0.05, fin
     return base * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every group's learning rate; a device tensor (a captured step reads it) is filled in place."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
 def autocast_ctx(device: torch.device, precision: str, cache_enabled: bool = True):
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -139,11 +148,7 @@ class Trainer:
         self.images_seen = 0
 
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        set_lr(self.optimizer, lr)
 
     # -- data -------------------------------------------------------------------------------
     def _loader(self):

@@ -30,7 +30,7 @@ def tiny_spec(data_dir: Path, **over) -> dict:
             "data": {"data_dir": str(data_dir), "val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0,
                      "max_train": 32, "max_eval": None},
             "per_rank_batch": 4, "strong_per_rank_batch": 2, "base_lr": 1e-3, "base_batch": 300, "epochs": 1,
-            "target": 0.99, "precision": "fp32", "channels_last": True, "cudnn_benchmark": False,
+            "target": 0.99, "precision": "fp32", "channels_last": True, "cudnn_benchmark": False, "graph": "cuda_graph",
             "ddp": {"bucket_cap_mb": 25, "gradient_as_bucket_view": True, "static_graph": False},
             "warmup_steps": 0, "steps": 1, "repeats": 2, "comm_steps": 2, "sample_hz": 20.0,
             "collective_timeout_s": 60.0}
@@ -59,6 +59,7 @@ def test_worker_environment_keeps_multicast_off_and_sets_threads():
 
 
 def test_two_gloo_ranks_train_shard_and_report(two_ranks):
+    """Asked for the captured step (the GPU default), CPU ranks run eagerly and say why."""
     res, _ = two_ranks
     assert res["world_size"] == 2 and res["backend"] == "gloo" and res["global_batch"] == 8
     ranks = res["ranks"]
@@ -74,6 +75,11 @@ def test_two_gloo_ranks_train_shard_and_report(two_ranks):
         ips = res["throughput"][phase]["images_per_s"]
         assert ips["n"] == 2 and ips["median"] > 0, phase
     assert res["throughput"]["strong"]["global_batch"] == 4
+    assert {w["step"] for w in res["throughput"].values()} == {"none"}
+    for st in (res["step"], tr["step"]):
+        assert st["graph"] == "none" and "CPU" in st["graph_reason"] and st["graph_requested"] == "cuda_graph"
+        assert st["warmup_steps"] == 0 and st["captures"] == []
+    assert res["step"]["cudnn_benchmark"] is False and all(r["graph_error"] is None for r in ranks)
     dev = res["throughput"]["weak"]["per_device"]
     assert dev[0]["samples"] >= 1 and "rank 0 samples" in dev[1]["reason"]  # only rank 0 samples the shared CPU
     comm = res["comm"]["weak"]
@@ -84,7 +90,8 @@ def test_two_gloo_ranks_train_shard_and_report(two_ranks):
     grads = sum(p.numel() * 4 for p in densenet121(6).parameters())
     assert comm["bytes_per_step"] == grads  # every fp32 gradient went through the timed all-reduce
     assert comm["allreduce_s_per_step"]["median"] > 0 and 0 < comm["allreduce_in_flight_share"] <= 1
-    assert 0 <= comm["exposed_share"] < 1
+    assert 0 <= comm["exposed_share"] < 1 and comm["exposed_reason"] is None
+    assert comm["method"].startswith("DDP communication hook")
     assert torch.get_num_threads() >= 1
 
 
@@ -148,8 +155,9 @@ def test_counts_and_summary_table_and_figure(two_ranks, tmp_path):
     assert data["available"] and [r["workers"] for r in data["rows"]] == [1, 2]
     assert data["rows"][1]["weak_efficiency"]["value"] == pytest.approx(1.0)
     assert data["rows"][1]["comm_in_flight_share"] is not None and data["rows"][0]["comm_in_flight_share"] is None
+    assert [r["step"] for r in data["rows"]] == ["none", "none"] and "CPU" in data["rows"][1]["graph_reason"]
     text = table(data)
-    assert "weak eff" in text and len(text.splitlines()) == 4
+    assert "weak eff" in text and "| eager |" in text and len(text.splitlines()) == 4
     json.dumps(data, allow_nan=False)
     rec = Record(kind="scaling", device="cpu", data=data)
     figs = plot(rec, None, tmp_path, lambda b: f"cpu_{b}")
@@ -183,7 +191,7 @@ def test_nccl_ranks_time_their_allreduce_and_sample_their_own_gpu(synthetic_data
 
     n = min(2, torch.cuda.device_count())
     spec = tiny_spec(synthetic_data_dir, device="cuda", precision="bf16", cudnn_benchmark=True, per_rank_batch=8,
-                     strong_per_rank_batch=4, max_train=None, steps=2, comm_steps=3)
+                     strong_per_rank_batch=4, max_train=None, steps=2, comm_steps=3, graph="none")
     res = launch(spec, n, tmp_path / "run.log", timeout_s=300)
     assert res["world_size"] == n and res["backend"] == ("nccl" if n > 1 else None)
     devs = res["throughput"]["weak"]["per_device"]
@@ -192,3 +200,30 @@ def test_nccl_ranks_time_their_allreduce_and_sample_their_own_gpu(synthetic_data
     if n > 1:
         comm = res["comm"]["weak"]
         assert comm["bytes_per_step"] > 20e6 and comm["allreduce_s_per_step"]["median"] > 0, comm
+
+
+@pytest.mark.gpu
+def test_nccl_ranks_replay_their_captured_step_with_the_allreduce_inside(synthetic_data_dir, tmp_path):
+    """On a machine with 2+ GPUs: the default GPU step, whole step captured per rank (DDP's all-reduce
+    inside), 11 eager warm-up steps during training, then replays; no_sync captured too, so the exposed
+    share compares graph with graph; nothing fell back."""
+    import torch
+
+    from common.workloads.distributed_graph import COMM_GRAPH, DDP_WARMUP_STEPS
+
+    n = min(2, torch.cuda.device_count())
+    spec = tiny_spec(synthetic_data_dir, device="cuda", precision="bf16", per_rank_batch=8, strong_per_rank_batch=4,
+                     max_train=None, steps=3, epochs=4)
+    res = launch(spec, n, tmp_path / "run.log", timeout_s=300)
+    st, tr = res["step"], res["training"]["step"]
+    assert st["graph"] == "cuda_graph" and st["graph_reason"] is None and st["graph_errors"] == [], st
+    assert tr["warmup_steps"] == DDP_WARMUP_STEPS and tr["capture_s"] > 0, tr
+    assert tr["captured_since_process_start_s"] > 0 and st["captures"][0]["during"].startswith("training")
+    assert {w["step"] for w in res["throughput"].values()} == {"cuda_graph"}
+    losses = [h["train_loss"] for h in res["training"]["history"]]
+    assert losses[-1] < losses[0], losses  # the replays trained the model
+    if n > 1:
+        assert st["nccl_env"] == {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "0", "NCCL_ASYNC_ERROR_HANDLING": "0"}
+        comm = res["comm"]["weak"]
+        assert comm["method"] == COMM_GRAPH and comm["exposed_share"] is not None and comm["bytes_per_step"] > 20e6
+        assert len(st["captures"]) == 4  # weak (training), weak no_sync, strong, strong no_sync

@@ -197,6 +197,56 @@ def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol):
     assert float(apart) < tol * float(moved), (float(apart), float(moved))
 
 
+def test_scaling_rank_graph_step_matches_eager(synthetic_data_dir, tmp_path, monkeypatch):
+    """One rank of the scaling section (world 1: no DDP) with the captured step computes what the
+    eager step computes: from the same initial weights, 11 eager warm-up steps on the side stream,
+    the capture, then 5 replays against the same 16 batches stepped eagerly (augmentation off on
+    both sides, as above), losses agree step by step and the weights end close; the optimizer is
+    Adam (capturable, learning rate a device tensor) and nothing fell back."""
+    from common.workloads import distributed_graph as dg
+    from common.workloads.distributed import Job
+    from common.workloads.distributed_parts import Rank
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    for k in dg.GRAPH_NCCL_ENV:  # a graph Job sets them in this process: restored after the test
+        monkeypatch.setenv(k, "0")
+
+    def make(graph: str) -> Job:
+        spec = {"device": "cuda", "threads": 4, "seed": 0, "out": str(tmp_path / graph / "result.json"),
+                "data": {"data_dir": str(synthetic_data_dir), "val_fraction": 0.1, "test_fraction": 0.1,
+                         "split_seed": 0, "max_train": None, "max_eval": None},
+                "per_rank_batch": 32, "base_lr": 1e-3, "base_batch": 300, "precision": "bf16",
+                "channels_last": True, "cudnn_benchmark": False, "graph": graph, "ddp": {},
+                "sample_hz": 5.0, "collective_timeout_s": 60.0}
+        job = Job(spec, Rank(spec), time.time())
+        job.probe.stop()
+        job.augment = lambda x, generator=None: x
+        return job
+
+    g, e = make("cuda_graph"), make("none")
+    assert g.graphs is not None and e.graphs is None
+    assert isinstance(g.opt.param_groups[0]["lr"], torch.Tensor) and g.opt.param_groups[0]["capturable"]
+    for pg, pe in zip(g.model.parameters(), e.model.parameters()):
+        assert torch.equal(pg, pe)
+    p0 = [p.detach().clone() for p in e.model.parameters()]
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    n = len(e.train_y)
+    batches = [torch.randperm(n, generator=gen)[:32].cuda() for _ in range(dg.DDP_WARMUP_STEPS + 5)]
+    lg = [float(g.step(idx, 1e-3)) for idx in batches]
+    le = [float(e.step(idx, 1e-3)) for idx in batches]
+    info = g.graphs.info
+    assert g.graphs.active and info["graph"] == "cuda_graph" and g.graphs.error is None, info
+    assert info["warmup_steps"] == dg.DDP_WARMUP_STEPS and len(info["captures"]) == 1
+    assert info["captures"][0]["capture_s"] > 0
+    _figure("scaling_rank_graph_vs_eager", {"losses_graph": lg, "losses_eager": le})
+    assert np.allclose(lg, le, rtol=0.05, atol=1e-3), (lg, le)
+    assert len(set(lg[dg.DDP_WARMUP_STEPS:])) > 1  # each replay computed a new loss
+    moved = torch.sqrt(sum(((pe - q) ** 2).sum() for pe, q in zip(e.model.parameters(), p0)))
+    apart = torch.sqrt(sum(((pg - pe) ** 2).sum() for pg, pe in zip(g.model.parameters(), e.model.parameters())))
+    assert float(moved) > 0 and float(apart) < 0.1 * float(moved), (float(apart), float(moved))
+
+
 def test_staged_steps_add_up_on_cuda(gpu_data):
     from common.measure.timing import Timer
     from common.workloads.levers import Levers

@@ -5,7 +5,11 @@ that share the cores. Per count: global throughput, weak-scaling efficiency (the
 stays, the global batch grows; Adam's learning rate grows with its square root) and
 strong-scaling efficiency (the global batch stays, split over the GPUs), time from the worker's
 start to the target validation accuracy with the test accuracy, per-device utilization, power and
-J/image (each rank samples its own device), and the communication share of the step."""
+J/image (each rank samples its own device), and the communication share of the step.
+
+On GPUs each rank runs the best single-GPU step: by default (``SCALING_GRAPH = "cuda_graph"``) the
+whole step, DDP's all-reduce included, captured in a CUDA graph and replayed
+(``common.workloads.distributed_graph``), without cuDNN autotuning (``SCALING_CUDNN_BENCHMARK``)."""
 
 from __future__ import annotations
 
@@ -65,6 +69,12 @@ def plan(settings, kind: str, n_train: int) -> dict[str, Any]:
             "cores": settings.cpu_threads}
 
 
+def step_for(settings, kind: str) -> str:
+    """The ranks' training step: SCALING_GRAPH on GPUs ("cuda_graph", the single-GPU winner's captured
+    step, unless set to "none"); eager on CPUs, which have no CUDA graphs."""
+    return settings.scaling_graph if kind == "cuda" else "none"
+
+
 def spec_for(settings, kind: str, batch: int, n: int, threads: int) -> dict[str, Any]:
     s = settings
     cuda = kind == "cuda"
@@ -74,7 +84,8 @@ def spec_for(settings, kind: str, batch: int, n: int, threads: int) -> dict[str,
             "per_rank_batch": batch, "strong_per_rank_batch": batch // n if n > 1 and batch // n >= 1 else None,
             "base_lr": s.lr, "base_batch": s.base_batch, "epochs": s.epochs, "target": s.accuracy_target,
             "precision": "bf16" if cuda else "fp32", "channels_last": True,
-            "cudnn_benchmark": s.cudnn_benchmark if cuda else False, "ddp": dict(DDP_OPTIONS),
+            "cudnn_benchmark": s.scaling_cudnn_benchmark if cuda else False, "graph": step_for(s, kind),
+            "ddp": dict(DDP_OPTIONS),
             "warmup_steps": max(1, s.warmup_steps), "steps": s.measure_steps, "repeats": max(2, s.repeats),
             "comm_steps": min(COMM_STEPS, max(2, s.measure_steps)), "sample_hz": s.sample_hz,
             "collective_timeout_s": s.scaling["scaling_timeout_s"]}
@@ -122,6 +133,7 @@ def summarise(kind: str, runs: dict[str, Any], p: dict[str, Any], settings) -> d
         tp, tr = res["throughput"], res["training"]
         strong = tp.get("strong") or (tp["weak"] if n == counts[0] else None)
         comm = (res.get("comm") or {}).get("weak") or {}
+        st = tr.get("step") or {}  # the training step: the one time to target ran
         out["rows"].append({
             "workers": n, "images_per_s": tp["weak"]["images_per_s"], "global_batch": res["global_batch"],
             "weak_efficiency": _eff(tp["weak"]["images_per_s"]["values"], base, n / counts[0]),
@@ -135,6 +147,12 @@ def summarise(kind: str, runs: dict[str, Any], p: dict[str, Any], settings) -> d
             "final_val_accuracy": tr["final_val_accuracy"], "startup_s": res["startup_s"],
             "comm_in_flight_share": comm.get("allreduce_in_flight_share"),
             "comm_exposed_share": comm.get("exposed_share"), "allreduce_bytes_per_step": comm.get("bytes_per_step"),
+            "comm_method": comm.get("method"),
+            "step": st.get("graph", "none"), "graph_reason": st.get("graph_reason"),
+            "graph_warmup_steps": st.get("warmup_steps"), "graph_warmup_s": st.get("warmup_s"),
+            "graph_capture_s": st.get("capture_s"),
+            "graph_captured_since_process_start_s": st.get("captured_since_process_start_s"),
+            "window_step": tp["weak"].get("step"),
             "j_per_image": tp["weak"]["j_per_image"], "energy_reason": tp["weak"]["energy_reason"],
             "per_device": tp["weak"]["per_device"]})
     if len(counts) < 2:
@@ -170,7 +188,7 @@ def _rate(v: float) -> str:
 def table(data: dict[str, Any]) -> str:
     """The scaling rows as a text table (``benchmarks/scaling.py --from-record``)."""
     units = data.get("units", data["unit"] + "s")
-    head = (f"{units:>9} | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
+    head = (f"{units:>9} | step  | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
             "comm in flight / exposed | J/image")
     lines = [head, "-" * len(head)]
     for r in data["rows"]:
@@ -179,7 +197,8 @@ def table(data: dict[str, Any]) -> str:
         tt = (f"{r['time_to_target_s']:.1f} s (ep {r['epochs_to_target']})" if r["time_to_target_s"] is not None
               else "not reached")
         ci = f"{_rate(ips['median'])} ({_rate(ips['ci95'][0])}-{_rate(ips['ci95'][1])})"
-        lines.append(f"{r['workers']:>9} | {ci:<28} | {r['weak_efficiency']['value']:>8.3f} | "
+        step = "graph" if r.get("step") == "cuda_graph" else "eager"
+        lines.append(f"{r['workers']:>9} | {step:<5} | {ci:<28} | {r['weak_efficiency']['value']:>8.3f} | "
                      f"{_f(se and se['value'], '{:.3f}'):>10} | "
                      f"{tt:>14} | {100 * r['test_accuracy']:>7.2f}% | "
                      f"{_f(r['comm_in_flight_share'], '{:.1%}'):>11} / {_f(r['comm_exposed_share'], '{:.1%}'):<10} | "
@@ -187,4 +206,7 @@ def table(data: dict[str, Any]) -> str:
     if not data.get("available"):
         lines.append(data.get("reason") or "")
     lines += [f"note: {n}" for n in data.get("notes", [])]
+    if data.get("device") == "cuda":  # a GPU count that did not replay the captured step, and why
+        lines += [f"note: {r['workers']} {units}: eager step ({r['graph_reason']})" for r in data["rows"]
+                  if r.get("step") != "cuda_graph" and r.get("graph_reason")]
     return "\n".join(lines)
