@@ -2,12 +2,13 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample|inference|scaling]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample|inference|scaling]...
 # BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
 # segmentation example (segexample: its tree lands in $OUT/segexample.tar.gz).
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
-# SCALING_ARGS passes arguments to benchmarks/scaling.py.
+# SCALING_ARGS passes arguments to benchmarks/scaling.py; TIMEOUT_SCALING and TIMEOUT_INFERENCE (seconds) cap
+# those steps so that the steps after them still run within one device call.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -21,11 +22,11 @@ SUITE_COMMIT=${SUITE_COMMIT:-$(cat .gpu_carry/commit 2>/dev/null)}
 export SUITE_COMMIT
 { date -u; nvidia-smi; python3 -c "import torch, monai; print(torch.__version__, torch.version.cuda, monai.__version__)"; } \
   > "$OUT/machine.txt" 2>&1
-# where a child's process start goes (it is recorded beside the clock, not on it)
-python3 -X importtime -c "import monai.networks.nets" 2> "$OUT/importtime.txt"
 python3 download_mednist.py --from-archive .gpu_carry/MedNIST-sample.tar.gz --data-dir data > /dev/null || exit 1
 for what in "$@"; do
   case $what in
+    importtime) # where a child's process start goes (it is recorded beside the clock, not on it)
+             python3 -X importtime -c "import monai.networks.nets" 2> "$OUT/importtime.txt" ;;
     tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
     measuregpu) rm -f "$OUT/measure_gpu.json"
              MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/workloads/test_gpu.py \
@@ -48,11 +49,11 @@ for what in "$@"; do
              2>&1 | grep --line-buffered -v -i warn | tee "$OUT/segexample.log" | tail -20
              # one archive: the tree is deeper and holds more files than a device call brings back
              tar czf "$OUT/segexample.tar.gz" -C /tmp segexample ;;
-    inference) python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
+    inference) timeout "${TIMEOUT_INFERENCE:-3000}" python3 benchmarks/inference_ladder.py --device cuda --data-dir data --out "$OUT/inference_ladder.json" \
              ${INFERENCE_ARGS:-} 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/inference_ladder.log" | tail -24 ;;
     scaling) # data-parallel DenseNet121 on 1, 2, ... visible GPUs (torchrun + DDP, NCCL, NVLink multicast off);
              # per-count torchrun logs in $OUT/scaling_logs/; about 2-4 min on 2 H200s with the 9,600 training images
-             python3 benchmarks/scaling.py --data-dir data --out "$OUT/scaling.json" ${SCALING_ARGS:-} 2>&1 \
+             timeout "${TIMEOUT_SCALING:-3000}" python3 benchmarks/scaling.py --data-dir data --out "$OUT/scaling.json" ${SCALING_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/scaling.log" | tail -14 ;;
     overhead) python3 benchmarks/sampler_overhead.py --device cuda --warmup-s 30 --seconds 5 --budget-s 120 \
              --out "$OUT/overhead.json" 2>&1 | grep --line-buffered -v -i warn | tee "$OUT/overhead.log" | tail -8 ;;

@@ -471,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = _process_start()
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    from common.models import leave_out_unused_monai_extras
+
+    spec["_process_start_left_out"] = leave_out_unused_monai_extras()  # before MONAI is imported (model_s)
     spec["_main_at"] = time.time()
     r = Rank(spec)
     try:

@@ -35,7 +35,7 @@ def test_graph_choice_defaults_to_the_captured_step_on_gpus_only():
 
 
 def test_the_scaling_spec_captures_on_gpus_without_autotuning_and_stays_eager_on_cpus():
-    from common.analysis.scaling import spec_for
+    from common.sections.scaling.measure import spec_for
     from common.analysis.settings import Settings
     from common.cli import values_from_args
 
