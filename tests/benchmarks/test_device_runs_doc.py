@@ -1,0 +1,56 @@
+"""docs/PERFORMANCE.md's numbers of device runs V-Y are the committed records' (docs/records/*_run_*.json):
+the scaling tables are what `benchmarks/scaling.py --from-record` prints, and the issue 16 and 21 claims
+are read back from their records."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDS = REPO / "docs" / "records"
+DOC = (REPO / "docs" / "PERFORMANCE.md").read_text()
+
+
+def _record(name: str) -> dict:
+    return json.loads((RECORDS / name).read_text())
+
+
+def test_scaling_rows_are_printed_from_the_records():
+    from benchmarks.scaling import main
+
+    for run in ("V", "X"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            main(["--from-record", str(RECORDS / f"scaling_run_{run}.json")])
+        rows = [line for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
+        assert rows, f"no rows printed from scaling_run_{run}.json"
+        for row in rows:
+            assert row in DOC, f"PERFORMANCE.md lacks run {run}'s row: {row}"
+
+
+def test_inference_latency_claims_are_the_records():
+    y = _record("inference_gpu_run_Y.json")
+    rung = next(r for r in y["data"]["rungs"] if r["levers"]["graph"] == "compile_cuda_graph")
+    p50, e2e = rung["latency"]["summary"]["median"], rung["end_to_end"]["p50_ms"]
+    assert rung["agreement"]["top1_agreement"] == 1.0 and rung["agreement"]["passed"]
+    assert f"**{p50:.3f}**" in DOC and f"**{e2e:.3f}**" in DOC
+    assert f"Batch-1 model-only p50 is {p50:.3f} ms" in DOC
+    assert p50 <= 1.5  # the issue's bar, on the record
+    w = _record("inference_gpu_run_W.json")
+    graph = next(r for r in w["data"]["rungs"] if r["name"] == "CUDA graph")
+    assert f"{graph['latency']['summary']['median']:.3f}" in DOC
+
+
+def test_sampler_overhead_and_power_claims_are_the_records():
+    w = _record("sampler_overhead_run_W.json")
+    lo, hi = w["overhead"]["ci95"]
+    assert f"**{100 * w['overhead']['mean']:.2f}%, 95% CI [{100 * lo:.2f}%, {100 * hi:.2f}%]**".replace("-", "−") in DOC
+    reads = {name: s["mean_read_ms"] for name, s in w["sampler_read_time"].items()}
+    assert f"CPU sampler {reads['cpu']:.2f} ms, GPU sampler {reads['gpu']:.2f} ms" in DOC
+    assert max(reads.values()) < 1.0 and w["target_met"]
+    x = _record("measure_gpu_run_X.json")["nvml_vs_nvidia_smi"]
+    assert f"| {x['sampler_power_w']:.1f} W | {x['counter_power_w']:.1f} W | {x['nvidia_smi_w']:.1f} W |" in DOC
+    assert f"**{_record('measure_gpu_run_X.json')['gpu_sampler_10hz']['mean_read_ms']:.2f} ms per tick at 10 Hz**" in DOC
