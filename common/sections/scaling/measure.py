@@ -112,8 +112,8 @@ def run_scaling(settings, kind: str, n_train: int, log_dir: Path, say=print) -> 
 
 
 def _eff(values: list[float], base: list[float], n: int) -> dict[str, Any]:
-    r = ratio(values, base)
-    return {"value": r.value / n, "ci95": [r.ci95[0] / n, r.ci95[1] / n]}
+    r = ratio(values, base)  # timed windows of one process: a window range, not a confidence interval
+    return {"value": r.value / n, "ci95": [r.ci95[0] / n, r.ci95[1] / n], "interval_kind": r.interval_kind}
 
 
 def summarise(kind: str, runs: dict[str, Any], p: dict[str, Any], settings) -> dict[str, Any]:
@@ -188,8 +188,10 @@ def _rate(v: float) -> str:
 def table(data: dict[str, Any]) -> str:
     """The scaling rows as a text table (``benchmarks/scaling.py --from-record``)."""
     units = data.get("units", data["unit"] + "s")
-    head = (f"{units:>9} | step  | global img/s (95% CI)        | weak eff | strong eff | time to target | test acc | "
-            "comm in flight / exposed | J/image")
+    kind = next((r["images_per_s"].get("interval_kind") for r in data["rows"]), None)
+    what = "95% CI" if kind and "CI" in kind else "window range"  # say which interval the brackets hold
+    head = (f"{units:>9} | step  | {'global img/s (' + what + ')':<28} | weak eff | strong eff | time to target | "
+            "test acc | comm in flight / exposed | J/image")
     lines = [head, "-" * len(head)]
     for r in data["rows"]:
         ips = r["images_per_s"]

@@ -61,7 +61,7 @@ def _efficiency(ax, d, unit: str, color: str) -> None:
     top = max([1.0] + [r[k]["value"] for r in rows for k in ("weak_efficiency", "strong_efficiency") if r.get(k)])
     ax.set_ylim(0, 1.15 * top)
     ax.set_xlabel(d["units"])
-    ax.set_ylabel("throughput / (count x first count's)")
+    ax.set_ylabel("throughput / (count x first count's); bars: window range")
     ax.set_title("Scaling efficiency")
     ax.legend(fontsize=7, loc="lower left")
 
