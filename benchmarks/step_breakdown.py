@@ -171,7 +171,8 @@ def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: in
     from common.measure.timing import clock
     from common.workloads.ladder import calibrated_steps
     from common.workloads.levers import CAPTURED
-    from common.workloads.training import Trainer, peak_memory_mib, timed_windows, train_to_accuracy
+    from common.workloads.throughput import peak_memory_mib, timed_windows, train_to_accuracy
+    from common.workloads.training import Trainer
 
     out: dict[str, Any] = {"name": name, "levers": levers.to_dict(), "label": levers.label()}
     if device.type == "cuda":

@@ -18,7 +18,8 @@ from common.measure.stats import Summary
 from common.measure.timing import clock, cuda_sync
 from common.models import count_flops, densenet121
 from common.workloads.levers import Levers
-from common.workloads.training import Trainer, timed_windows
+from common.workloads.throughput import timed_windows
+from common.workloads.training import Trainer
 
 
 @dataclass

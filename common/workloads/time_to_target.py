@@ -163,7 +163,7 @@ def sustained(trainer, history: list[dict], measure_s: float, repeats: int, mode
     from common.measure.energy import EnergyMeter
     from common.measure.samplers import GPUSampler, nvml_available
     from common.measure.timing import clock, cuda_sync
-    from common.workloads.training import steady_throughput, timed_windows
+    from common.workloads.throughput import steady_throughput, timed_windows
 
     dev = trainer.device
     lv = trainer.levers

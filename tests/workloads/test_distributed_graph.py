@@ -35,9 +35,9 @@ def test_graph_choice_defaults_to_the_captured_step_on_gpus_only():
 
 
 def test_the_scaling_spec_captures_on_gpus_without_autotuning_and_stays_eager_on_cpus():
-    from common.sections.scaling.measure import spec_for
     from common.analysis.settings import Settings
     from common.cli import values_from_args
+    from common.sections.scaling.measure import spec_for
 
     gpu = spec_for(Settings.defaults("cuda"), "cuda", 512, 2, 8)
     assert gpu["graph"] == "cuda_graph" and gpu["cudnn_benchmark"] is False

@@ -15,7 +15,8 @@ from common.data.mednist import list_images, load_manifest, mednist_root, split_
 from common.measure.timing import Timer
 from common.workloads.levers import Levers
 from common.workloads.mednist_data import MedNISTData
-from common.workloads.training import STAGES, Trainer, scaled_lr, timed_windows
+from common.workloads.throughput import timed_windows
+from common.workloads.training import STAGES, Trainer, scaled_lr
 
 CONV3 = "features.denseblock1.denselayer2.layers.conv2"  # a 3x3 conv with 128 input channels
 CONV3_INPUT = "features.denseblock1.denselayer2.layers.conv1"  # fed by the concatenated features (96 channels)

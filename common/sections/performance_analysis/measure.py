@@ -14,7 +14,8 @@ from common.measure.stats import Summary
 from common.models import densenet121
 from common.workloads import inference
 from common.workloads.precision import fast_levers
-from common.workloads.training import Trainer, steady_throughput, timed_windows
+from common.workloads.throughput import steady_throughput, timed_windows
+from common.workloads.training import Trainer
 
 NAME = "performance_analysis"
 

@@ -14,7 +14,8 @@ from common.analysis.interpret import interpret
 from common.measure.stats import Summary
 from common.workloads.levers import Levers
 from common.workloads.precision import fast_levers
-from common.workloads.training import DATA_STAGES, MODEL_STAGES, Trainer, model_only_throughput, steady_throughput
+from common.workloads.throughput import model_only_throughput, steady_throughput
+from common.workloads.training import DATA_STAGES, MODEL_STAGES, Trainer
 
 NAME = "pipeline_deep_dive"
 
