@@ -152,15 +152,10 @@ def profile_steps(run, device, steps: int) -> dict[str, Any]:
 
 def idle_power(seconds: float = 3.0) -> dict[str, Any]:
     """Board power with nothing of ours running: the floor every J/image carries."""
-    import time
+    from common.measure.energy import EnergyMeter, measure_idle
 
-    from common.measure.energy import EnergyMeter
-
-    meter = EnergyMeter(gpu_index=0, device="cuda")
-    r0 = meter.read()
-    time.sleep(seconds)
-    d = meter.delta(r0, meter.read())
-    return {"seconds": seconds, "power_w": d.get("gpu_avg_power_w"), "reason": d.get("gpu_energy_reason")}
+    d = measure_idle(EnergyMeter(gpu_index=0, device="cuda"), seconds)
+    return {"seconds": seconds, "power_w": d["gpu_avg_power_w"], "reason": d["gpu_reason"]}
 
 
 def measure_variant(name: str, levers, data, device, *, epochs: int, repeats: int, min_window_s: float,

@@ -155,6 +155,38 @@ def _per_image(window: dict[str, Any], idle: dict[str, Any], images: int) -> dic
     return out
 
 
+def measure_idle(meter: EnergyMeter, seconds: float = IDLE_S,
+                 sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Power with nothing running, from the meter's counters over ``seconds``: the board's
+    (NVML energy counter) and, where RAPL is readable, the CPU's; None with the reason where not."""
+    with meter.window() as idle:
+        sleep(seconds)
+    return {"duration_s": idle["duration_s"], "gpu_avg_power_w": idle["gpu_avg_power_w"],
+            "gpu_reason": idle["gpu_energy_reason"], "cpu_energy_reason": idle["cpu_energy_reason"],
+            "cpu_power_w": (idle["cpu_energy_j"] / idle["duration_s"]
+                            if idle["cpu_energy_j"] is not None and idle["duration_s"] > 0 else None)}
+
+
+def board_means(samples: list[dict[str, Any]], windows: list[tuple[float, float]]) -> dict[str, Any]:
+    """Mean temperature, SM clock, power and utilization, and the union of throttle reasons,
+    over the GPU samples inside ``windows`` ((start, end) on the samples' clock): the board
+    beside a J/image measured over those windows (the ladder's sustained windows)."""
+    from common.measure.samplers import decode_throttle
+
+    inside = [s for s in samples if any(a <= s["t"] <= b for a, b in windows)]
+
+    def mean(key):
+        vals = [s[key] for s in inside if s.get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    mask = 0
+    for s in inside:
+        mask |= int(s.get("throttle_mask") or 0)
+    return {"samples": len(inside), "temperature_c": mean("temperature_c"), "sm_clock_mhz": mean("sm_clock_mhz"),
+            "power_w": mean("power_w"), "gpu_util_pct": mean("gpu_util_pct"),
+            "throttle_reasons": decode_throttle(mask) if inside else None}
+
+
 def sustained_energy(run: Callable[[int], int], meter: EnergyMeter, monitor: Any = None, device: str | None = None,
                      window_s: float = SUSTAINED_WINDOW_S, warmup_s: float = WARMUP_S, idle_s: float = IDLE_S,
                      chunk_s: float = CHUNK_S, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
@@ -168,12 +200,7 @@ def sustained_energy(run: Callable[[int], int], meter: EnergyMeter, monitor: Any
     device = device or meter.device
     clk = meter.clock
     board_reason = None if monitor is not None else "no board sampler (no GPU in this measurement)"
-    with meter.window() as idle:
-        sleep(idle_s)
-    idle_power = {"duration_s": idle["duration_s"], "gpu_avg_power_w": idle["gpu_avg_power_w"],
-                  "gpu_reason": idle["gpu_energy_reason"], "cpu_energy_reason": idle["cpu_energy_reason"],
-                  "cpu_power_w": (idle["cpu_energy_j"] / idle["duration_s"]
-                                  if idle["cpu_energy_j"] is not None and idle["duration_s"] > 0 else None)}
+    idle_power = measure_idle(meter, idle_s, sleep)
     t0 = clk()
     images = run(1)
     cuda_sync(device)

@@ -123,36 +123,14 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
             f"{max((h['val_accuracy'] for h in history), default=float('nan')):.4f})"}
 
 
-def _board_state(samples: list[dict], windows: list[tuple[float, float]]) -> dict[str, Any]:
-    """Mean temperature, SM clock and power, and the union of throttle reasons, over the
-    GPU samples that fall inside the measured windows."""
-    from common.measure.samplers import decode_throttle
-
-    inside = [s for s in samples if any(a <= s["t"] <= b for a, b in windows)]
-
-    def mean(key):
-        vals = [s[key] for s in inside if s.get(key) is not None]
-        return sum(vals) / len(vals) if vals else None
-
-    mask = 0
-    for s in inside:
-        mask |= int(s.get("throttle_mask") or 0)
-    return {"samples": len(inside), "temperature_c": mean("temperature_c"), "sm_clock_mhz": mean("sm_clock_mhz"),
-            "power_w": mean("power_w"), "gpu_util_pct": mean("gpu_util_pct"),
-            "throttle_reasons": decode_throttle(mask) if inside else None}
-
-
 def idle_power(device, seconds: float = 1.0) -> dict[str, Any]:
     """The board's power with nothing running on it (NVML energy counter over ``seconds``)."""
-    from common.measure.energy import EnergyMeter
+    from common.measure.energy import EnergyMeter, measure_idle
 
     if device.type != "cuda":
         return {"idle_power_w": None, "reason": "no GPU"}
-    meter = EnergyMeter(gpu_index=device.index or 0, device=str(device))
-    r0 = meter.read()
-    time.sleep(seconds)
-    d = meter.delta(r0, meter.read())
-    return {"idle_power_w": d.get("gpu_avg_power_w"), "reason": d.get("gpu_energy_reason")}
+    d = measure_idle(EnergyMeter(gpu_index=device.index or 0, device=str(device)), seconds)
+    return {"idle_power_w": d["gpu_avg_power_w"], "reason": d["gpu_reason"]}
 
 
 def sustained(trainer, history: list[dict], measure_s: float, repeats: int, model_only: bool) -> dict[str, Any]:
@@ -160,7 +138,7 @@ def sustained(trainer, history: list[dict], measure_s: float, repeats: int, mode
     warm-up, split into ``repeats`` windows (whole epochs from an epoch boundary where
     DataLoader workers feed the rung), with the board's temperature, SM clock and throttle
     reasons over the same windows; then the model-only ceiling."""
-    from common.measure.energy import EnergyMeter
+    from common.measure.energy import EnergyMeter, board_means
     from common.measure.samplers import GPUSampler, nvml_available
     from common.measure.timing import clock, cuda_sync
     from common.workloads.throughput import steady_throughput, timed_windows
@@ -195,7 +173,7 @@ def sustained(trainer, history: list[dict], measure_s: float, repeats: int, mode
         if sampler is not None:
             sampler.stop()
     out: dict[str, Any] = {"window": window, "end_to_end": e2e,
-                           "board": _board_state(sampler.snapshot(), e2e["window_start_end"]) if sampler else None}
+                           "board": board_means(sampler.snapshot(), e2e["window_start_end"]) if sampler else None}
     if model_only:
         runner = trainer.model_only_runner()
         cuda_sync(dev)
