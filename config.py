@@ -129,7 +129,8 @@ INFERENCE_MAX_AUTOTUNE = False  # GPU: add a torch.compile max-autotune-no-cudag
 INFERENCE_COMPILE = True  # the torch.compile rungs (each batch size compiles anew: minutes on a few CPU cores)
 
 # --- Scaling: data-parallel training (torchrun + DistributedDataParallel; NCCL on GPUs, gloo on CPUs) ---------
-SCALING_GPUS = None  # GPUs per machine of the scaling section (--gpus; None: every visible GPU); measured at 1, 2, 4, ..
+# GPUs per machine of the scaling section (--gpus; None: every visible GPU); measured at 1, 2, 4, ...
+SCALING_GPUS = None
 SCALING_BATCH_PER_GPU = 512  # per-GPU batch: weak scaling keeps it (the global batch grows), strong scaling splits it
 SCALING_CPU_PROCS = (1, 2)  # gloo process counts of the CPU scaling section (threads per process: threads / processes)
 SCALING_CPU_BATCH_PER_PROC = 32  # per-process batch of the CPU scaling section (at most BATCH_SIZE of the run)

@@ -56,7 +56,8 @@ def table(res: dict) -> str:
                  f"{w['speedup_p50_vs_eager']:.2f}x eager fp32" if w else
                  f"latency winner: none ({res.get('latency_winner_reason')})")
     lines.append(f"throughput winner within {budget:g} ms (p99): {t['name']}, batch {t['batch_size']}: "
-                 f"{t['images_per_s']:.0f} img/s" if t else f"throughput winner: none ({res.get('throughput_winner_reason')})")
+                 f"{t['images_per_s']:.0f} img/s" if t
+                 else f"throughput winner: none ({res.get('throughput_winner_reason')})")
     for n in res.get("notes", []):
         lines.append(f"note: {n}")
     return "\n".join(lines)
@@ -95,11 +96,13 @@ def parser() -> argparse.ArgumentParser:
                    help=f"throughput-latency curve [config.INFERENCE_BATCH_SIZES={config.INFERENCE_BATCH_SIZES}; "
                         f"CPU: config.CPU_INFERENCE_BATCH_SIZES={config.CPU_INFERENCE_BATCH_SIZES}]")
     p.add_argument("--calls", type=int, default=None,
-                   help=f"timed batch-1 calls per rung [config.INFERENCE_LATENCY_CALLS={config.INFERENCE_LATENCY_CALLS}]")
+                   help="timed batch-1 calls per rung "
+                        f"[config.INFERENCE_LATENCY_CALLS={config.INFERENCE_LATENCY_CALLS}]")
     p.add_argument("--budget-ms", type=float, default=None,
                    help=f"latency budget, p99 of one call [config.LATENCY_BUDGET_MS={config.LATENCY_BUDGET_MS}]")
     p.add_argument("--train-steps", type=int, default=None,
-                   help=f"training steps of the served model [config.INFERENCE_TRAIN_STEPS={config.INFERENCE_TRAIN_STEPS}]")
+                   help="training steps of the served model "
+                        f"[config.INFERENCE_TRAIN_STEPS={config.INFERENCE_TRAIN_STEPS}]")
     p.add_argument("--max-autotune", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU: add the torch.compile max-autotune-no-cudagraphs rung (minutes of autotuning) "
                         f"[config.INFERENCE_MAX_AUTOTUNE={config.INFERENCE_MAX_AUTOTUNE}]")
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             raw = json.loads(Path(args.from_record).read_text())
         except (OSError, ValueError) as exc:
-            raise UserError(f"{args.from_record}: cannot read a JSON record ({exc}); give this script's --out") from None
+            raise UserError(f"{args.from_record}: cannot read a JSON record ({exc}); "
+                            "give this script's --out") from None
         res = raw.get("data", raw)
         res = res.get("inference_ladder", res)
         if not isinstance(res, dict) or not res.get("rungs"):

@@ -170,10 +170,14 @@ def print_result(res: dict, args) -> None:
     else:
         print(" (one pair: no interval)")
     for name, s in res["sampler_read_time"].items():
-        fams = ", ".join(f"{k} {f['mean_ms']:.3f}" + (f" (every {f.get('every') or args.slow_every}th tick"
-                                                       + (", moved there by the tick budget" if f.get("demoted") else "")
-                                                       + ")" if f["slow"] else "")
-                         for k, f in s["families"].items() if f["mean_ms"] is not None)
+        def rate(f):
+            if not f["slow"]:
+                return ""
+            moved = ", moved there by the tick budget" if f.get("demoted") else ""
+            return f" (every {f.get('every') or args.slow_every}th tick{moved})"
+
+        fams = ", ".join(f"{k} {f['mean_ms']:.3f}{rate(f)}" for k, f in s["families"].items()
+                         if f["mean_ms"] is not None)
         print(f"{name} sampler: mean read {s['mean_read_ms']:.3f} ms per tick (max {s['max_read_ms']:.1f} ms); "
               f"per family (ms a read): {fams}")
     for name, why in res["unavailable"].items():

@@ -39,7 +39,8 @@ class ServeLevers:
     cpu_threads: int | None = None  # torch / ONNX Runtime intra-op threads (None: as the process has them)
     graph: str = "none"  # none | cuda_graph (forward captured per batch size) | compile (torch.compile) |
     # compile_cuda_graph (compiled forward inside the suite's capture) | compile_reduce_overhead (inductor's graphs)
-    compile_mode: str | None = None  # torch.compile mode for compile / compile_cuda_graph (e.g. max-autotune-no-cudagraphs)
+    # torch.compile mode for compile / compile_cuda_graph (e.g. max-autotune-no-cudagraphs)
+    compile_mode: str | None = None
     freezing: bool = False  # inductor freezing: weights as constants, BN folded, oneDNN weight prepacking (CPU)
 
     def __post_init__(self):
@@ -192,7 +193,8 @@ class OnnxRuntimePredictor:
             try:
                 export_onnx(m, path)
             except Exception as exc:  # an exporter failure is this rung's result, not the run's end
-                raise RungSkipped(f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise RungSkipped(f"torch.onnx.export failed: {type(exc).__name__}: {first}") from exc
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = levers.cpu_threads or torch.get_num_threads()
             opts.inter_op_num_threads = 1

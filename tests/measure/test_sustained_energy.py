@@ -103,12 +103,14 @@ def test_no_energy_counter_gives_none_with_reason_on_a_real_cpu_run():
 def test_board_means_uses_only_samples_inside_the_windows():
     from common.measure.energy import board_means
 
-    samples = [{"t": 0.5, "temperature_c": 90, "sm_clock_mhz": 100, "power_w": 1, "gpu_util_pct": 0, "throttle_mask": 0x20},
+    samples = [{"t": 0.5, "temperature_c": 90, "sm_clock_mhz": 100, "power_w": 1, "gpu_util_pct": 0,
+                "throttle_mask": 0x20},
                {"t": 1.5, "temperature_c": 40, "sm_clock_mhz": 1980, "power_w": 600, "gpu_util_pct": 99,
                 "throttle_mask": 0},
                {"t": 2.5, "temperature_c": 50, "sm_clock_mhz": 1900, "power_w": 620, "gpu_util_pct": 97,
                 "throttle_mask": 0x4},
-               {"t": 9.0, "temperature_c": 99, "sm_clock_mhz": 1, "power_w": 0, "gpu_util_pct": 0, "throttle_mask": 0x40}]
+               {"t": 9.0, "temperature_c": 99, "sm_clock_mhz": 1, "power_w": 0, "gpu_util_pct": 0,
+                "throttle_mask": 0x40}]
     b = board_means(samples, [(1.0, 2.0), (2.2, 3.0)])
     assert b["samples"] == 2 and b["temperature_c"] == 45 and b["sm_clock_mhz"] == 1940 and b["power_w"] == 610
     assert b["throttle_reasons"] == ["sw_power_cap"]  # only the inside samples' reasons

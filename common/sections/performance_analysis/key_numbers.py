@@ -18,7 +18,8 @@ def _ladder_rows(lad: dict | None) -> list[tuple[str, str]]:
         e2e = win.get("end_to_end")
         out.append(("Serving, latency winner", f"{w['name']} ({w['label']}): batch-1 p50 {w['p50_ms']:.3g} ms, p99 "
                     f"{w['p99_ms']:.3g} ms, {w['speedup_p50_vs_eager']:.2f}x eager fp32 (p50 "
-                    f"{base['latency']['p50_ms']:.3g} ms); top-1 agreement {100 * win['agreement']['top1_agreement']:.2f}%"
+                    f"{base['latency']['p50_ms']:.3g} ms); top-1 agreement "
+                    f"{100 * win['agreement']['top1_agreement']:.2f}%"
                     + (f"; end to end from JPEG p50 {e2e['p50_ms']:.3g} ms" if e2e else "")))
     else:
         out.append(("Serving, latency winner", f"none: {lad.get('latency_winner_reason')}"))

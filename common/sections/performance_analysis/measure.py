@@ -71,7 +71,8 @@ def _inference_ladder(ctx: Context) -> dict[str, Any]:
 
     bar = ctx.tqdm(1, "inference ladder")
     try:
-        return mednist_ladder(ctx.data, ctx.device, ctx.settings, lambda m: bar.set_description(f"inference ladder: {m}"))
+        return mednist_ladder(ctx.data, ctx.device, ctx.settings,
+                              lambda m: bar.set_description(f"inference ladder: {m}"))
     finally:
         bar.close()
 

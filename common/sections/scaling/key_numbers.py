@@ -21,7 +21,8 @@ def key_numbers(rec: Record | None) -> list[tuple[str, str]]:
 
     strong = b.get("strong_efficiency")
     return [(f"Data-parallel scaling, {b['workers']} {u}s", f"{b['images_per_s']['median']:.0f} img/s; weak-scaling "
-             f"efficiency {b['weak_efficiency']['value']:.3f} ({b['weak_efficiency'].get('interval_kind') or 'window range'} "
+             f"efficiency {b['weak_efficiency']['value']:.3f} "
+             f"({b['weak_efficiency'].get('interval_kind') or 'window range'} "
              f"{b['weak_efficiency']['ci95'][0]:.3f}-"
              f"{b['weak_efficiency']['ci95'][1]:.3f})" + (f", strong {strong['value']:.3f}" if strong else "")
              + f"; time to target {tta(b)} vs {tta(a)} on {a['workers']}, test accuracy "

@@ -28,7 +28,8 @@ def _rung(name: str, p50: float, passed: bool = True, engine: str = "pytorch") -
 
 def ladder() -> dict:
     cfg = LadderConfig(100, (1, 8, 64), 0.1, budget_ms=20.0, min_agreement=0.999)
-    rungs = [_rung("eager fp32", 10.0), _rung("broken", 1.0, passed=False), _rung("ONNX Runtime", 4.0, engine="onnxruntime"),
+    rungs = [_rung("eager fp32", 10.0), _rung("broken", 1.0, passed=False),
+             _rung("ONNX Runtime", 4.0, engine="onnxruntime"),
              {"name": "CUDA graph", "label": "x", "status": "skipped", "reason": "cuda_graph needs a CUDA device",
               "levers": {"engine": "pytorch"}}]
     return summarize(rungs, cfg, ["a note"])
@@ -49,6 +50,7 @@ def test_winners_and_figures_from_the_record(tmp_path):
 
 def test_report_rows_name_both_winners():
     rows = dict(_ladder_rows(ladder()))
-    assert "ONNX Runtime" in rows["Serving, latency winner"] and "end to end from JPEG" in rows["Serving, latency winner"]
+    winner = rows["Serving, latency winner"]
+    assert "ONNX Runtime" in winner and "end to end from JPEG" in winner
     assert "within the 20 ms budget" in rows["Serving, throughput winner"]
     assert _ladder_rows(None) == []
