@@ -24,6 +24,9 @@ class EnergyReading:
     rapl_uj: dict[str, int] = field(default_factory=dict)
 
 
+NO_GPU = "no GPU in this measurement"  # the GPU side's reason when a meter measures the CPU alone
+
+
 class EnergyMeter:
     def __init__(self, gpu_index: int | None = None, nvml: Any = None, handle: Any = None,
                  rapl_root: Path = POWERCAP, device: str = "cpu"):
@@ -32,7 +35,7 @@ class EnergyMeter:
         self.handle = None
         self.gpu_reason: str | None = None
         if gpu_index is None:
-            self.gpu_reason = "no GPU in this measurement"
+            self.gpu_reason = NO_GPU
         else:
             if nvml is None:
                 ok, reason = nvml_available()

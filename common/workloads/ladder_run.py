@@ -248,6 +248,7 @@ def pick_winner(results: list[dict[str, Any]], tolerance: float, seeds: tuple[in
 def _throughput(rec: dict[str, Any], runs: list[dict[str, Any]]) -> None:
     """images_per_s of a rung: its sustained windows where measured, else its training
     epochs after the first (every seed), and the record says which."""
+    from common.measure.energy import NO_GPU
     from common.measure.stats import Summary
 
     measured = next((r for r in runs if r.get("sustained")), None)
@@ -263,7 +264,10 @@ def _throughput(rec: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         rec["images_per_s"] = Summary.from_values(e2e["images_per_s"], "img/s").to_dict()
         en = e2e.get("energy", {})
         rec["gpu_j_per_image"], rec["cpu_j_per_image"] = en.get("gpu_j_per_image"), en.get("cpu_j_per_image")
-        rec["energy_reason"] = en.get("gpu_energy_reason") or en.get("cpu_energy_reason")
+        # the reason of the device the rung ran on: on a CPU-only run the GPU's reason says only that there is none
+        gpu_reason = en.get("gpu_energy_reason")
+        rec["energy_reason"] = ((en.get("cpu_energy_reason") or gpu_reason) if gpu_reason == NO_GPU
+                                else gpu_reason or en.get("cpu_energy_reason"))
         if s.get("model_only"):
             rec["model_only"] = s["model_only"]
             rec["model_only_images_per_s"] = Summary.from_values(s["model_only"]["images_per_s"], "img/s").to_dict()

@@ -55,3 +55,13 @@ def test_sampler_overhead_and_power_claims_are_the_records():
     assert f"| {x['sampler_power_w']:.1f} W | {x['counter_power_w']:.1f} W | {x['nvidia_smi_w']:.1f} W |" in DOC
     tick = _record("measure_gpu_run_X.json")["gpu_sampler_10hz"]["mean_read_ms"]
     assert f"**{tick:.2f} ms per tick at 10 Hz**" in DOC
+
+
+def test_readme_sampler_claims_are_the_records():
+    readme = (REPO / "README.md").read_text()
+    w = _record("sampler_overhead_run_W.json")["overhead"]
+    lo, hi = w["ci95"]
+    claim = f"{100 * w['mean']:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]".replace("-", "−")
+    assert claim in readme and "run W" in readme
+    x = _record("measure_gpu_run_X.json")["gpu_sampler_10hz"]["families"]["energy_mj"]["mean_ms"]
+    assert f"energy counter: {x:.1f} ms a read" in readme

@@ -26,6 +26,10 @@ def _spread(t: dict | None) -> tuple[float, list[float]]:
 def _time_panel(ax, rungs, win, colors, y, record) -> None:
     cold = [r["time_to_target"].get("cold") for r in rungs]
     warm = [r["time_to_target"].get("warm") for r in rungs]
+    if not any(cold + warm):  # nothing to draw on a log axis: say why instead
+        t = rungs[0]["time_to_target"] if rungs else {}
+        not_available(ax, "no rung reached the target: " + (t.get("cold_reason") or "not run"))
+        return
     for vals, dy, alpha, label in ((cold, -0.2, 1.0, "cold (empty caches)"), (warm, 0.2, 0.45, "warm (second run)")):
         m, e = zip(*[_spread(v) for v in vals])
         ax.barh(y + dy, m, 0.38, xerr=np.array(e).T, color=colors, alpha=alpha, capsize=2, label=label,
