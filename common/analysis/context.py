@@ -1,5 +1,5 @@
 """What the sections of one run share: device, settings, data, samplers, energy meter,
-the run-wide timeline of spans, and a small cache for results one section hands another."""
+the run-wide timeline of spans, and what one section hands another (``Handoff``, typed)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ from common.measure.timing import Span, Timer
 
 
 @dataclass
+class Handoff:
+    """What one part of a run hands another, by name (a misspelt name fails at once)."""
+
+    section_spans: list[dict] = field(default_factory=list)  # engine / custom run -> utilization_patterns
+    figure_arrays: dict[str, Any] = field(default_factory=dict)  # section -> arrays its figure draws (engine pops)
+    pipeline: Any = None  # a custom-pipeline run: the user's pipeline (common.pipeline_protocol)
+    custom_configs: dict[Any, Any] = field(default_factory=dict)  # custom run: levers -> result measured once
+
+
+@dataclass
 class Context:
     settings: Settings
     device: torch.device
@@ -27,7 +37,7 @@ class Context:
     monitor: Monitor | None = None
     energy: EnergyMeter | None = None
     timeline: list[Span] = field(default_factory=list)
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: Handoff = field(default_factory=Handoff)
     progress: bool = True
     _data: Any = None
 

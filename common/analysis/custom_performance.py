@@ -35,7 +35,7 @@ def _bf16_reason(device: torch.device) -> str | None:
 
 
 def batch_sweep(ctx: Context, sizes: list[int]) -> tuple[list[dict[str, Any]], int]:
-    s, p = ctx.settings, ctx.cache["pipeline"]
+    s, p = ctx.settings, ctx.cache.pipeline
     x_all, y_all, distinct = sample_pool(p, max(sizes))
     rows = []
     for b in sizes:
@@ -68,7 +68,7 @@ def cuda_graph_latency(ctx: Context, x1: torch.Tensor, calls: int) -> dict[str, 
     """Batch-1 latency of the forward captured in a CUDA graph (replays synchronized)."""
     from common.measure.timing import clock
 
-    p = ctx.cache["pipeline"]
+    p = ctx.cache.pipeline
     if ctx.kind != "cuda":
         return {"skipped": "CUDA graphs need a CUDA device"}
     if p.model is None:
@@ -100,10 +100,10 @@ def cuda_graph_latency(ctx: Context, x1: torch.Tensor, calls: int) -> dict[str, 
 
 def lever_throughput(ctx: Context, lv: CustomLevers) -> dict[str, Any]:
     """End-to-end training samples/s of one lever setting (the deep dive's, where it measured it)."""
-    done = ctx.cache.get("custom_configs", {}).get(lv)
+    done = ctx.cache.custom_configs.get(lv)
     if done is None:
         s = ctx.settings
-        trainer = CustomTrainer(ctx.cache["pipeline"], ctx.device, lv)
+        trainer = CustomTrainer(ctx.cache.pipeline, ctx.device, lv)
         r = throughput(trainer.step, s.measure_steps, s.repeats, max(1, s.warmup_steps), ctx.device, ctx.energy,
                        ctx.timer(f"{NAME}:{lv.label()}", sync=False), "end_to_end")
         done = {"end_to_end_images_per_s": Summary.from_values(r["images_per_s"], "img/s").to_dict(),
@@ -112,7 +112,7 @@ def lever_throughput(ctx: Context, lv: CustomLevers) -> dict[str, Any]:
 
 
 def levers(ctx: Context, x1: torch.Tensor, calls: int) -> dict[str, Any]:
-    p = ctx.cache["pipeline"]
+    p = ctx.cache.pipeline
     why_not_train = missing_for_training(p)
     out: dict[str, Any] = {"training": {}, "inference_batch1": {}}
     train_levers = {"as_given": CustomLevers(), "device_resident": CustomLevers(device_resident=True),
@@ -143,7 +143,7 @@ def levers(ctx: Context, x1: torch.Tensor, calls: int) -> dict[str, Any]:
 
 
 def measure(ctx: Context) -> dict[str, Any]:
-    s, p = ctx.settings, ctx.cache["pipeline"]
+    s, p = ctx.settings, ctx.cache.pipeline
     sizes = sorted(set(int(b) for b in (p.batch_sizes or s.batch_sizes)))
     x = example_input(p)
     x1 = x[:1]

@@ -48,7 +48,7 @@ def staged(trainer: CustomTrainer, ctx: Context, steps: int, warmup: int) -> dic
 
 
 def measure_config(ctx: Context, levers: CustomLevers) -> dict[str, Any]:
-    s, p = ctx.settings, ctx.cache["pipeline"]
+    s, p = ctx.settings, ctx.cache.pipeline
     trainer = CustomTrainer(p, ctx.device, levers)
     res = staged(trainer, ctx, s.measure_steps, s.warmup_steps)
     timer = ctx.timer(f"{NAME}:{levers.label()}", sync=False)
@@ -63,14 +63,14 @@ def measure_config(ctx: Context, levers: CustomLevers) -> dict[str, Any]:
                pipeline_efficiency=e2e_rate["median"] / ceil_rate["median"], energy=e2e["energy"])
     res["data_stall_fraction"] = max(0.0, 1.0 - res["pipeline_efficiency"])
     res["interpretation"] = interpret(res)
-    ctx.cache.setdefault("custom_configs", {})[levers] = res  # the performance section's levers reuse it
+    ctx.cache.custom_configs[levers] = res  # the performance section's levers reuse it
     if ctx.kind == "cuda":
         torch.cuda.empty_cache()
     return res
 
 
 def measure(ctx: Context) -> dict[str, Any]:
-    p = ctx.cache["pipeline"]
+    p = ctx.cache.pipeline
     out: dict[str, Any] = {"pipeline": p.name, "stage_names": dict(p.stages), "configs": {}}
     out["configs"]["as_given"] = measure_config(ctx, CustomLevers())
     out["configs"]["device_resident"] = measure_config(ctx, CustomLevers(device_resident=True))

@@ -68,7 +68,7 @@ def analyze_pipeline(pipeline: Any, settings, device_kind: str, progress: bool =
                   seed=settings.seed, threads_used=settings.cpu_threads)
     env["pipeline"] = p.name
     ctx = Context(settings=settings, device=device, root=root, environment=env, progress=progress)
-    ctx.cache["pipeline"] = p
+    ctx.cache.pipeline = p
     monitor = Monitor(settings.sample_hz, gpu_index=0 if device.type == "cuda" else None)
     ctx.energy = EnergyMeter(gpu_index=0 if device.type == "cuda" else None, device=str(device))
     ctx.monitor = monitor
@@ -85,7 +85,7 @@ def analyze_pipeline(pipeline: Any, settings, device_kind: str, progress: bool =
             records[kind] = rec
             status[kind] = _write_and_plot(ctx, rec, kind, folder, plot_module)
             print(f"[{kind}] {rec.status}" + (f": {rec.reason}" if rec.reason else ""), flush=True)
-    ctx.cache["section_spans"] = spans
+    ctx.cache.section_spans = spans
     kind, folder, module, plot_module = CUSTOM_SECTIONS[-1]
     records[kind] = _section(ctx, kind, module, p)
     status[kind] = _write_and_plot(ctx, records[kind], kind, folder, plot_module)

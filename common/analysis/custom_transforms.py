@@ -23,7 +23,7 @@ def transform_inputs(p) -> list:
 
 
 def measure(ctx: Context) -> dict[str, Any]:
-    p = ctx.cache["pipeline"]
+    p = ctx.cache.pipeline
     samples = transform_inputs(p)
     repeats = max(1, ctx.settings.repeats)
     per: dict[str, list[float]] = {name: [] for name, _ in p.transforms}

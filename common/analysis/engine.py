@@ -197,7 +197,7 @@ def _sections(ctx: Context, resume: bool, selected: list[Section], status: dict,
             status[sec.name]["measure_s"] = t1 - t0
             print(f"[{sec.name}] {rec.status} in {t1 - t0:.1f} s" + (f": {rec.reason}" if rec.reason else ""),
                   flush=True)
-    ctx.cache["section_spans"] = section_spans
+    ctx.cache.section_spans = section_spans
     if any(s.name == ALWAYS_LAST for s in selected):
         sec = layout.section(ALWAYS_LAST)
         if not (resume and _resumed(ctx, status, sec)):
@@ -232,7 +232,7 @@ def _resumed(ctx: Context, status: dict, sec: Section) -> bool:
 
 def _write_and_plot(ctx: Context, rec: Record, kind: str, folder: str, plot_module: str) -> dict[str, Any]:
     canonical, copy = layout.record_paths(ctx.root, ctx.kind, kind, folder)
-    arrays = ctx.cache.pop(f"{kind}_arrays", None)
+    arrays = ctx.cache.figure_arrays.pop(kind, None)
     if arrays:
         ctx.save_arrays(layout.arrays_path(ctx.root, ctx.kind, kind), arrays)
         rec.data["arrays_file"] = layout.arrays_path(ctx.root, ctx.kind, kind).name

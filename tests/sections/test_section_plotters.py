@@ -24,14 +24,10 @@ def _not_blank(path: Path) -> None:
     assert grey.std() > 0.01, f"{path.name} is blank"
 
 
-# the winning section's record gained the time-to-target fields (issue 15) after the fixture was cut; strict:
-# this fails as soon as the fixture is regenerated (make_fixtures.py), and then the mark must go
-STALE = pytest.mark.xfail(strict=True, raises=KeyError, reason="fixture predates the time-to-target record fields")
 # the scaling section came after the fixture was cut: its plotter is tested on a real gloo run's record in
 # tests/workloads/test_distributed_scaling.py
 NO_FIXTURE = pytest.mark.skip(reason="no scaling record in the fixture tree; plotted in test_distributed_scaling.py")
-PARAMS = [pytest.param(s, id=s.name, marks=STALE if s.name == "winning_solution" else
-                       NO_FIXTURE if s.name == "scaling" else ()) for s in SECTIONS]
+PARAMS = [pytest.param(s, id=s.name, marks=NO_FIXTURE if s.name == "scaling" else ()) for s in SECTIONS]
 
 
 @pytest.mark.parametrize("section", PARAMS)

@@ -38,7 +38,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         return {"monitor": None, "reason": "samplers were not running"}
     t0 = mon.cpu.started_at or 0.0
     spans = [s.to_dict() for s in ctx.timeline]
-    sections = [sp for sp in ctx.cache.get("section_spans", [])]
+    sections = [sp for sp in ctx.cache.section_spans]
     rec = mon.to_dict()
     cpu_samples = rec["cpu"]["samples"]
     gpu_samples = rec["gpu"]["samples"] if rec["gpu"] else []

@@ -102,8 +102,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     maps = {"image": prep.image[0].cpu().numpy(), "reference": ref.cpu().numpy().astype(np.int8),
             "segmentation": seg.cpu().numpy().astype(np.int8), "confidence": conf.cpu().numpy(),
             "entropy": entropy.cpu().numpy(), "diff_vs_cpu": diff.max(0).values.numpy()}
-    ctx.cache["visualizations_arrays"] = _figure_arrays(out, maps, views)
-    ctx.cache["volume_summary"] = {"dice": out["dice"], "volumes": out["tissue_volume_ml"]}
+    ctx.cache.figure_arrays["visualizations"] = _figure_arrays(out, maps, views)
     return out
 
 

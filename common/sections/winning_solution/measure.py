@@ -39,5 +39,4 @@ def measure(ctx: Context) -> dict[str, Any]:
     res["train_images"] = len(ctx.data.train_paths_labels()[0])
     res["epochs"] = s.epochs
     res["log"] = lines
-    ctx.cache["ladder"] = res
     return res
