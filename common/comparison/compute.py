@@ -98,8 +98,9 @@ def compute_all(inputs: Inputs, prices: dict[str, float | None]) -> dict[str, di
         "kinds": {LIKE_FOR_LIKE: "the same configuration on both devices (settings that differ are listed)",
                   BEST_VS_BEST: "each device's best configuration"},
         "method": "speedup = median(GPU)/median(CPU) for throughputs and median(CPU)/median(GPU) for times, "
-                  "from the raw values of both records; 95% interval by bootstrap resampling of both sides "
-                  f"(common.measure.stats.ratio, {stats.current()['resamples']} resamples, seed 0). > 1 means the GPU "
+                  "from the raw values of both records; interval: the window range, from the least to the most "
+                  "favourable pairing of the two runs' timed windows (common.measure.stats.ratio): the windows of "
+                  "one run are not independent repeats, so no confidence interval is claimed. > 1 means the GPU "
                   "is better.",
         "training_overview": training_overview(inputs),
         "latency": latency_overview(inputs),

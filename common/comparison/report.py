@@ -41,7 +41,7 @@ def _n(v: Any, fmt: str = "{:.3g}") -> str:
 def _table(entries: list[dict]) -> list[str]:
     if not entries:
         return ["(none: no quantity was measured in a way both runs share)", ""]
-    out = ["| comparison | GPU configuration | CPU configuration | GPU | CPU | speedup (95% interval) | "
+    out = ["| comparison | GPU configuration | CPU configuration | GPU | CPU | speedup (window range) | "
            "settings that differ |", "|---|---|---|---|---|---|---|"]
     for e in entries:
         g, c = e["gpu"], e["cpu"]
@@ -121,7 +121,7 @@ def _pipeline_lines(pipe: dict[str, Any]) -> list[str]:
         L += [f"Not available: {pipe.get('reason')}", ""]
     for c_ in (pipe.get("configs") or {}).values():
         L += [f"### {c_['title']} ({c_['kind']})", "", f"{c_['verdict']}.", "",
-              "| stage | GPU ms/image | CPU ms/image | share of the GPU step | speedup (95% interval) | Amdahl cap |",
+              "| stage | GPU ms/image | CPU ms/image | share of the GPU step | speedup (window range) | Amdahl cap |",
               "|---|---|---|---|---|---|"]
         for st in c_["stages"]:
             sp = (f"{fmt_x(st['speedup'])}x ({fmt_x(st['ci95'][0])}-{fmt_x(st['ci95'][1])})"
@@ -193,7 +193,7 @@ def _efficiency_lines(eff: dict[str, Any]) -> list[str]:
 def _scalability_lines(scal: dict[str, Any]) -> list[str]:
     L = ["## Scalability", ""]
     if scal.get("available"):
-        L += ["| GPUs | images/s | speedup vs baseline (95% interval) | parallel efficiency | time to target |",
+        L += ["| GPUs | images/s | speedup vs baseline (window range) | parallel efficiency | time to target |",
               "|---|---|---|---|---|"]
         L += [f"| {r['gpus']} | {fmt_num(r['images_per_s']['median'])} | {fmt_x(r['speedup_vs_1'])}x "
               f"({fmt_x(r['ci95'][0])}-{fmt_x(r['ci95'][1])}) | {r['efficiency']:.0%} | "

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         description="Compare a GPU run and a CPU run of the analysis from their JSON records alone: speedups "
-                    "stage by stage with 95% intervals (like-for-like and best-vs-best), what bounds the "
+                    "stage by stage with window ranges (like-for-like and best-vs-best), what bounds the "
                     "end-to-end speedup, efficiency (memory, power, images per joule, cost), dashboards and a "
                     "Markdown report.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)

@@ -102,7 +102,7 @@ def speedup_entry(eid: str, group: str, metric: str, kind: str, gpu: Side, cpu: 
         return None
     entry = {
         "id": eid, "group": group, "metric": metric, "short": short_label(eid, metric), "kind": kind,
-        "speedup": r.value, "ci95": list(r.ci95),
+        "speedup": r.value, "ci95": list(r.ci95), "interval_kind": r.interval_kind,
         "unit": "x", "numerator": "gpu" if higher_is_better else "cpu",
         "quantity": "higher is better" if higher_is_better else "lower is better",
         "gpu": sides["gpu"], "cpu": sides["cpu"], "differences": levers_diff(gpu.levers, cpu.levers),

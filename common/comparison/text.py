@@ -32,7 +32,7 @@ def speedup_phrase(e: dict[str, Any], what: str = "faster") -> str:
     """'37x faster on the GPU (35-39x)' / '2.1x slower on the GPU (...)' / 'no clear difference (...)'."""
     s, (lo, hi) = e["speedup"], e["ci95"]
     if lo <= 1.0 <= hi:
-        return f"no clear difference between the devices ({fmt_x(s)}x, 95% interval {fmt_x(lo)}-{fmt_x(hi)}x)"
+        return f"no clear difference between the devices ({fmt_x(s)}x, window range {fmt_x(lo)}-{fmt_x(hi)}x)"
     if s >= 1:
         return f"{fmt_x(s)}x {what} on the GPU ({fmt_x(lo)}-{fmt_x(hi)}x)"
     slower = {"faster": "slower", "higher": "lower", "lower": "higher"}.get(what, "worse")

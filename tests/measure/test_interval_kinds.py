@@ -72,3 +72,29 @@ def test_no_figure_or_report_i_own_calls_a_window_spread_a_95_percent_ci():
         if p.name in lead_or_other:
             continue
         assert "95% CI" not in p.read_text(), p
+
+
+def test_the_comparison_never_calls_its_window_ranges_95_percent_intervals():
+    """Every speedup of the comparison is a ratio of timed windows (a window range): its figures,
+    tables, text and method statement must not call it a 95% interval or CI."""
+    from common.comparison.speedups import speedup_entry
+
+    class Side:
+        levers = {}
+
+        def __init__(self, v):
+            self.v = v
+
+        def values(self):
+            return self.v
+
+        def describe(self, v):
+            return {"n": len(v), "median": float(np.median(v))}
+
+    e = speedup_entry("training.recipe.end_to_end", "training", "images/s: recipe", "like-for-like",
+                      Side([4.0, 5.0]), Side([1.0, 2.0]), True)
+    assert e["interval_kind"] == WINDOW_RANGE
+    owned = [*(REPO / "common" / "comparison").glob("*.py"), *(REPO / "common" / "plots" / "comparison").glob("*.py")]
+    for p in owned:
+        text = p.read_text()
+        assert "95% interval" not in text and "95% CI" not in text, p

@@ -1,5 +1,5 @@
 """What every comparison figure shares: colours, wrapped text, the header naming both machines, the forest
-plot of speedups with their 95% intervals, plain-number log axes."""
+plot of speedups with their window ranges, plain-number log axes."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _interval_label(e: dict) -> str:
 
 def forest(ax, entries: list[dict], title: str, label_width: int = 58, show_kind: bool = True,
            reason: str | None = None) -> None:
-    """Speedups with 95% intervals on a log axis; > 1: the GPU is better."""
+    """Speedups with their window ranges on a log axis; > 1: the GPU is better."""
     if not entries:
         not_available(ax, reason or "nothing was measured the same way in both runs")
         ax.set_title(title)
@@ -87,7 +87,7 @@ def forest(ax, entries: list[dict], title: str, label_width: int = 58, show_kind
     ax.set_xlim(xmin / 2.5, xmax * 6)
     for yi, e, h in zip(y, entries, hi):
         ax.text(max(h, e["speedup"]) * 1.15, yi, _interval_label(e), va="center", fontsize=7)
-    ax.set_xlabel("speedup of the GPU over the CPU (x, log scale; > 1: GPU better; bars: 95% interval)")
+    ax.set_xlabel("speedup of the GPU over the CPU (x, log scale; > 1: GPU better; bars: window range of the timed windows)")
     ax.set_title(title)
     if show_kind:
         ax.legend(handles=[Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in KIND_COLORS.items()],

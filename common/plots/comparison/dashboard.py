@@ -59,8 +59,8 @@ def _throughput_panel(ax, d: dict) -> None:
             ax.text(xi, hi * 4, f"GPU {_interval_label(e)}\n{e['kind']}", ha="center", fontsize=7.5,
                     color=KIND_COLORS.get(e["kind"]), fontweight="bold")
     ax.set_xticks(x, [g.replace(": ", ":\n") for g in groups], fontsize=8)
-    ax.set_ylabel("images/s (median, log scale; bars: 95% interval)")
-    ax.set_title("Throughput (text: the GPU's speedup, 95% interval, kind)")
+    ax.set_ylabel("images/s (median, log scale; bars: window range)")
+    ax.set_title("Throughput (text: the GPU's speedup, window range, kind)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
@@ -91,7 +91,7 @@ def _latency_panel(ax, d: dict) -> None:
     plain_log(ax)
     ax.set_xticks(x, [f"{dev.upper()} run\n{prec}" for dev, prec in cols])
     ax.set_ylabel("batch-1 inference latency (ms, log scale)")
-    ax.set_title("Inference latency, batch 1: median (with 95% interval), p95, p99")
+    ax.set_title("Inference latency, batch 1: median (with its window range), p95, p99")
     ax.legend(handles=[Patch(color="#777", alpha=a, label=p) for p, a in (("median", 1), ("p95", .6), ("p99", .35))],
               fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
@@ -133,7 +133,7 @@ def dashboard(rec, path: Path) -> Path:
     stages = [e for e in d["speedups"] if e["group"] == "pipeline_stage"]
     _stage_panel(fig.add_subplot(gs[1, 0]), stages, "Per-stage time per image, like-for-like")
     head = [e for e in d["speedups"] if e["headline"]]
-    forest(fig.add_subplot(gs[1, 1]), head, "Headline speedups, 95% intervals (colour: kind of comparison)")
+    forest(fig.add_subplot(gs[1, 1]), head, "Headline speedups, window ranges (colour: kind of comparison)")
     scal = d.get("scalability") or {}
     note = ("Scalability: " + (scal.get("reason") or f"{len(scal.get('rows', []))} GPU counts measured")
             + f".   All {len(d['speedups'])} speedups are in gpu_cpu_performance_stats.json: "

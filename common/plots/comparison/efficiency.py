@@ -132,7 +132,7 @@ def _cost_panel(ax, eff: dict) -> None:
         ax.set_ylim(lo, hi * 30)
         ax.set_xticks(x, names)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        ax.set_ylabel("cost per million training images\n(price currency, log; bars: 95% interval)")
+        ax.set_ylabel("cost per million training images\n(price currency, log; bars: window range)")
     else:
         ax.set_axis_off()
 
@@ -183,7 +183,7 @@ def performance_comparison_figure(rec, path: Path) -> Path:
     gs = fig.add_gridspec(2, 2, width_ratios=[1.4, 1.0], height_ratios=[1.0, max(0.1, h / 5.0 - 1.0)],
                           wspace=0.55, hspace=0.25, top=top(fig), bottom=0.7 / h, left=0.13, right=0.97)
     ax = fig.add_subplot(gs[:, 0])
-    forest(ax, ordered, "Every speedup (GPU run over CPU run) with its 95% interval", label_width=48)
+    forest(ax, ordered, "Every speedup (GPU run over CPU run) with its window range", label_width=48)
     y = np.arange(len(ordered))[::-1]
     prev = None
     for yi, e in zip(y, ordered):

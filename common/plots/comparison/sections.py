@@ -79,7 +79,7 @@ def augmentation_figure(rec, path: Path) -> Path:
     ax.set_ylabel("microseconds per image (median, log scale)")
     ax.set_title("Time per image, transform by transform (missing bar: not done that way)")
     forest(fig.add_subplot(gs[:, 1]), d.get("speedups") or [], "Speedups per transform (GPU run over CPU run, "
-           "95% intervals)", reason=d.get("reason"))
+           "window ranges)", reason=d.get("reason"))
     _quality_table(fig.add_subplot(gs[1, 0]), g, c, q.get("verdicts", []))
     header(fig, rec, "GPU vs CPU augmentation: per-transform speed and quality of the MONAI tutorial chain")
     return save_figure(fig, path)
@@ -113,7 +113,7 @@ def _pipeline_row(sub, key: str, c: dict, by: dict) -> None:
                             f"pipeline.{key}.data_stages"] if i in by]
     ents += [by[f"pipeline.{key}.stage.{s['stage']}"] for s in stages if f"pipeline.{key}.stage.{s['stage']}" in by]
     ents = [dict(e, short=e["short"].split(": ", 1)[-1]) for e in ents]
-    forest(axes[1], ents, "Speedups (like-for-like, 95% intervals)", label_width=40, show_kind=False)
+    forest(axes[1], ents, "Speedups (like-for-like, window ranges)", label_width=40, show_kind=False)
     ax = axes[2]
     capped = [s for s in stages if s["amdahl_cap"] is not None]
     if capped:

@@ -20,7 +20,7 @@ def headline_figure(rec, path: Path) -> Path:
     h = 1.3 + plot_in + text_in
     fig = plt.figure(figsize=(17, h))
     ax = fig.add_axes([0.22, (text_in + 0.7) / h, 0.72, (plot_in - 0.9) / h])
-    forest(ax, head, "Headline speedups (GPU run over CPU run) with 95% intervals")
+    forest(ax, head, "Headline speedups (GPU run over CPU run) with window ranges")
     fig.text(0.02, (text_in - 0.1) / h, text, va="top", fontsize=8.5)
     header(fig, rec, "GPU vs CPU comparison: the verdicts")
     return save_figure(fig, path)
