@@ -22,7 +22,6 @@ from common.comparison.speedups import all_speedups, section_reason
 from common.comparison.text import machine
 from common.comparison.utilization import utilization
 from common.comparison.verdicts import verdicts
-from common.measure import stats
 from common.measure.stats import ratio
 
 NO_SCALING = "single-GPU run; no scaling data"
