@@ -1,5 +1,6 @@
 """Figures of the GPU vs CPU comparison: pure plotters, comparison records in, PNG files out.
-Every figure names both machines and dates in its title, states units, and draws each speedup with its window range (the spread of timed windows, not a confidence interval).
+Every figure names both machines and dates in its title, states units, and draws each speedup
+with its window range (the spread of timed windows, not a confidence interval).
 One module per folder of comparison_results/ (``base`` holds what they share)."""
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ def forest(ax, entries: list[dict], title: str, label_width: int = 58, show_kind
     ax.set_xlim(xmin / 2.5, xmax * 6)
     for yi, e, h in zip(y, entries, hi):
         ax.text(max(h, e["speedup"]) * 1.15, yi, _interval_label(e), va="center", fontsize=7)
-    ax.set_xlabel("speedup of the GPU over the CPU (x, log scale; > 1: GPU better; bars: window range of the timed windows)")
+    ax.set_xlabel("speedup of the GPU over the CPU (x, log scale; > 1: GPU better; "
+                  "bars: window range of the timed windows)")
     ax.set_title(title)
     if show_kind:
         ax.legend(handles=[Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in KIND_COLORS.items()],
