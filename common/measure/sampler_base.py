@@ -6,10 +6,11 @@ and is a context manager that joins its thread on exit. Samples carry ``t`` on t
 cheap ones) that yields several fields, timed on its own, so ``overhead()`` says which
 family costs what. A family marked slow is read on every ``slow_every``-th tick only and
 its fields appear only in the samples of those ticks (no stale copies in between). A sampler
-keeps its mean tick under ``TICK_BUDGET_MS``: once every family has been read twice, while the
-families' read time per tick (mean read / read interval) sums to more than the budget, the
-family that costs most per tick is read ten times less often (at most every ``MAX_EVERY``-th
-tick); each such move is recorded in ``demoted`` with the read time that caused it. A field
+keeps its mean tick under ``TICK_BUDGET_MS``: after each tick, until every family has been read
+twice, while the read time per tick (mean read, the first and possibly cold read left out, over
+the read interval) of the families read twice so far sums to more than the budget, the family
+that costs most per tick is read ten times less often (at most every ``MAX_EVERY``-th tick);
+each such move is recorded in ``demoted`` with the read time that caused it. A field
 whose sensor fails is recorded once in ``errors`` with its message and read as ``None``
 from then on; the other fields go on.
 """
