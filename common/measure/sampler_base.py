@@ -239,9 +239,15 @@ class Sampler:
             reads = list(self.read_seconds)
         span = (self.stopped_at or clock()) - (self.started_at or clock())
         busy = sum(reads)
+        with self._lock:
+            per_tick, _ = self._per_tick_ms()
         return {
             "samples": len(reads),
             "mean_read_ms": 1e3 * busy / len(reads) if reads else None,
+            # the mean tick once every family reads at its interval: each family's mean read, its
+            # first (possibly cold) one left out, over its interval; a short run's mean_read_ms also
+            # holds the reads that set those intervals
+            "steady_tick_ms": sum(per_tick.values()) if per_tick else None,
             "max_read_ms": 1e3 * max(reads) if reads else None,
             "busy_fraction": busy / span if span > 0 and self.started_at is not None else None,
             "missed_deadlines": self.missed_deadlines,

@@ -453,6 +453,8 @@ def run(spec: dict[str, Any], r: Rank, t0: float) -> None:
         dist.gather_object(mine, ranks, dst=0)
     if r.rank == 0:
         write_json(spec["out"], compose(spec, job, training, ranks))
+    if job.graphs is not None:  # a graph holding captured NCCL work makes ncclCommDestroy hang (pytorch#115388)
+        job.graphs.release()
     r.phase("done")
     if r.distributed:
         r.barrier()

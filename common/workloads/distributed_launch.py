@@ -25,6 +25,8 @@ from typing import Any
 from common.atomic import write_json
 from common.workloads.distributed_parts import NO_MULTICAST_ENV
 
+TEARDOWN_GRACE_S = 60.0  # how long the ranks may take to end after all said "done" and the record was written
+
 REPO = Path(__file__).resolve().parents[2]
 WORKER = "common.workloads.distributed"
 AGENT_SIGTERM = -signal.SIGTERM  # the exit code torchrun's agent gives the ranks it stops after a failure
@@ -86,15 +88,17 @@ def launch(spec: dict[str, Any], nproc: int, log_path: Path, timeout_s: float,
             log.flush()
             proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(os.environ, spec["threads"]), stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                rc = proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
+            rc, teardown = _wait(proc, tmp, nproc, timeout_s)
+            if rc is None:
                 _stop(proc)
                 where = ", ".join(f"rank {r}: {p}" for r, p in sorted(_read_dir(tmp / "phase").items()))
                 raise RankFailure(f"{world}-rank run still running after {timeout_s:.0f} s (SCALING_TIMEOUT_S): "
                                   f"stopped ({where or 'no rank started'}); log: {log_path}; "
-                                  "no record written") from None
-        if rc != 0:
+                                  "no record written")
+        if teardown is not None:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"[launcher] {teardown}\n")
+        if rc != 0 and teardown is None:
             raise RankFailure(failure_message(log_path.read_text(encoding="utf-8", errors="replace"), tmp, world,
                                               rc, log_path))
         if rdzv.node_rank != 0:
@@ -102,7 +106,36 @@ def launch(spec: dict[str, Any], nproc: int, log_path: Path, timeout_s: float,
         out = tmp / "result.json"
         if not out.exists():
             raise RankFailure(f"{world}-rank run ended without rank 0's result ({out.name}); log: {log_path}")
-        return json.loads(out.read_text(encoding="utf-8"))
+        result = json.loads(out.read_text(encoding="utf-8"))
+        if teardown is not None:
+            result["teardown"] = teardown
+        return result
+
+
+def _wait(proc: subprocess.Popen, tmp: Path, nproc: int, timeout_s: float,
+          grace_s: float | None = None) -> tuple[int | None, str | None]:
+    """torchrun's exit code (None: still running after ``timeout_s``) and, where every local rank
+    had said "done" after rank 0 wrote its result but the processes did not end within
+    ``grace_s`` (TEARDOWN_GRACE_S), why they were stopped: the record is whole by then, only the
+    process group's teardown hung."""
+    grace_s = TEARDOWN_GRACE_S if grace_s is None else grace_s
+    end, done_at = time.monotonic() + timeout_s, None
+    while True:
+        try:
+            return proc.wait(timeout=min(0.5, max(0.0, end - time.monotonic()))), None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        phases = _read_dir(tmp / "phase")
+        if done_at is None and (tmp / "result.json").exists() and len(phases) >= nproc \
+                and all(p == "done" for p in phases.values()):
+            done_at = now
+        if done_at is not None and now - done_at > grace_s:
+            _stop(proc)
+            return proc.returncode, (f"every rank had finished and the record was written, but the processes were "
+                                     f"still ending {grace_s:.0f} s later (the process group's teardown): stopped")
+        if now >= end:
+            return None, None
 
 
 def _stop(proc: subprocess.Popen) -> None:

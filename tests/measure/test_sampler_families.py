@@ -119,6 +119,7 @@ def test_costly_family_is_read_less_often_to_keep_the_tick_budget():
     reads = [i for i, x in enumerate(samples) if "costly" in x]
     assert reads[:2] == [0, 1] and all(i % 10 == 0 for i in reads[2:]) and len(reads) <= 2 + 10
     assert s.overhead()["mean_read_ms"] < 1.0  # read on every tick it would be >= 2 ms
+    assert 0.15 < s.overhead()["steady_tick_ms"] < 0.5  # 2 ms every 10th tick, the first read left out
 
 
 def test_no_budget_reads_every_family_as_registered():

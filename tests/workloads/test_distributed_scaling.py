@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ from common.workloads.distributed_launch import (
     REPO,
     RankFailure,
     Rendezvous,
+    _stop,
+    _wait,
     failure_message,
     launch,
     parse_failures,
@@ -227,3 +232,29 @@ def test_nccl_ranks_replay_their_captured_step_with_the_allreduce_inside(synthet
         comm = res["comm"]["weak"]
         assert comm["method"] == COMM_GRAPH and comm["exposed_share"] is not None and comm["bytes_per_step"] > 20e6
         assert len(st["captures"]) == 4  # weak (training), weak no_sync, strong, strong no_sync
+
+
+def _hanging_launcher(tmp: Path, done: bool) -> subprocess.Popen:
+    """A stand-in for torchrun whose ranks finish (or not) and whose teardown never ends."""
+    script = (f"import pathlib, time\nt = pathlib.Path({str(tmp)!r})\n(t / 'phase').mkdir()\n"
+              f"(t / 'result.json').write_text('{{}}')\n"
+              + "".join(f"(t / 'phase' / 'rank{r}.txt').write_text({'done' if done else 'training'!r})\n"
+                        for r in range(2))
+              + "time.sleep(60)\n")
+    return subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+
+
+def test_a_teardown_that_hangs_after_the_record_is_stopped_and_said(tmp_path):
+    # pytorch#115388: with captured NCCL work, destroy_process_group can hang after the ranks are done
+    proc = _hanging_launcher(tmp_path, done=True)
+    t = time.monotonic()
+    rc, teardown = _wait(proc, tmp_path, nproc=2, timeout_s=30, grace_s=1.0)
+    assert time.monotonic() - t < 20 and proc.poll() is not None
+    assert rc != 0 and "teardown" in teardown and "record was written" in teardown
+
+
+def test_ranks_that_never_finish_run_into_the_timeout(tmp_path):
+    proc = _hanging_launcher(tmp_path, done=False)
+    rc, teardown = _wait(proc, tmp_path, nproc=2, timeout_s=3, grace_s=0.5)
+    assert rc is None and teardown is None
+    _stop(proc)
