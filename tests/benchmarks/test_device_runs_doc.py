@@ -21,7 +21,7 @@ def _record(name: str) -> dict:
 def test_scaling_rows_are_printed_from_the_records():
     from benchmarks.scaling import main
 
-    for run in ("V", "X"):
+    for run in ("V", "X", "Z"):
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             main(["--from-record", str(RECORDS / f"scaling_run_{run}.json")])

@@ -218,7 +218,7 @@ def test_nccl_ranks_replay_their_captured_step_with_the_allreduce_inside(synthet
 
     n = min(2, torch.cuda.device_count())
     spec = tiny_spec(synthetic_data_dir, device="cuda", precision="bf16", per_rank_batch=8, strong_per_rank_batch=4,
-                     max_train=None, steps=3, epochs=4)
+                     max_train=None, steps=3, epochs=8)  # more steps than the warm-up
     res = launch(spec, n, tmp_path / "run.log", timeout_s=300)
     st, tr = res["step"], res["training"]["step"]
     assert st["graph"] == "cuda_graph" and st["graph_reason"] is None and st["graph_errors"] == [], st
