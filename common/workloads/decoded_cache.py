@@ -69,6 +69,20 @@ def _fill(data, part: str, images: np.ndarray, kept: list[int], skipped) -> None
     data.skipped.extend(tuple(s) for s in skipped)
 
 
+def _decode_parts(data, parts: list[str], workers: int) -> None:
+    """Decode ``parts`` in one pass over one pool of workers (a pool per part paid the workers'
+    start three times), then hand each part its rows."""
+    paths = [data.part(part)[0] for part in parts]
+    images, kept, skipped = decode_parallel([p for ps in paths for p in ps], workers)
+    kept = np.asarray(kept, dtype=np.int64)
+    start = 0
+    for part, ps in zip(parts, paths):
+        rows = np.flatnonzero((kept >= start) & (kept < start + len(ps)))
+        mine = set(ps)
+        _fill(data, part, images[rows], [int(i) - start for i in kept[rows]], [s for s in skipped if s[0] in mine])
+        start += len(ps)
+
+
 def load_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1) -> dict:
     """Fill ``data``'s decoded arrays for every part: from the cache where an entry for this
     exact split exists, else by decoding (in ``workers`` processes) and writing the entry.
@@ -91,9 +105,7 @@ def load_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1) ->
             reason = "no cache entry for this split: decoded"
     else:
         reason = "no cache folder: decoded"
-    for part in PARTS:
-        if part not in data._arrays:
-            _fill(data, part, *decode_parallel(data.part(part)[0], workers))
+    _decode_parts(data, [part for part in PARTS if part not in data._arrays], workers)
     if path is not None:
         arrays = {}
         for part in PARTS:

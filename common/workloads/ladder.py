@@ -160,6 +160,11 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool, t
     rungs.append(Rung("CUDA graph (whole step captured)", cur, "graph=cuda_graph",
                       "removes launch overhead (~600 kernels per step): 2-3x per step, for a capture of seconds",
                       id="cuda_graph"))
+    cur = cur.replace(prewarm=True)
+    rungs.append(Rung("+ kernels warmed while the JPEGs decode", cur, "prewarm=True",
+                      "the first step's kernel loading and cuDNN plans (1.2-1.6 s) and the first validation's "
+                      "(0.35-0.6 s) paid on random data under the cold decode (1.3-1.5 s); a warm run has no "
+                      "decode to hide them under", id="cuda_graph_prewarm"))
     small = max(32, batch // 2)
     rungs.append(Rung(f"batch {small} + CUDA graph", cur.replace(batch_size=small), f"batch_size={small}",
                       "twice the optimizer steps per epoch (learning rate by the square-root rule): fewer epochs "

@@ -29,6 +29,8 @@ class Levers:
     fused_blocks: bool = False  # the same DenseNet121 whose dense blocks apply BN + ReLU inside the 1x1
     # convolutions' loads (Triton kernels, common/models/fused_dense.py): training on a GPU with Triton only
     cudnn_benchmark: bool = True  # cuDNN autotuning of every new convolution shape (seconds per shape, once)
+    prewarm: bool = False  # load the kernels and build the cuDNN plans on random data while the JPEGs decode
+    # (common/workloads/prewarm.py): device_resident only, where there is a decode to hide them under
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -49,6 +51,8 @@ class Levers:
             raise ValueError(f"compile_options {self.compile_options!r} need a compiled graph, not {self.graph!r}")
         if any(not (isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str)) for kv in self.compile_options):
             raise ValueError("compile_options must be ((name, value), ...) pairs")
+        if self.prewarm and self.data_path != "device_resident":
+            raise ValueError("prewarm needs data_path='device_resident' (it runs while the JPEGs decode)")
         if self.graph in CAPTURED and self.precision == "fp16":
             raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
@@ -79,6 +83,8 @@ class Levers:
             parts.append("fused_blocks")
         if not self.cudnn_benchmark:
             parts.append("no_autotune")
+        if self.prewarm:
+            parts.append("prewarm")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 
