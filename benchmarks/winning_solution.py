@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rungs", default=None, help="comma-separated rung ids to run (the recipe always runs)")
     p.add_argument("--list-rungs", action="store_true", help="print the rung ids of this device's ladder and exit")
     p.add_argument("--no-warm", action="store_true", help="cold runs only")
+    p.add_argument("--runs-dir", default=None, help="also write every run's whole result here as it ends "
+                                                    "(kept when a long ladder is stopped mid-rung)")
     p.add_argument("--brief", default="", help="comma-separated rung ids run on the first seed only and without "
                                                "the sustained window (to save device time; they cannot win)")
     p.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=config.LADDER_COMPILED_RUNGS,
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = ladder_spec(s, args.device)
     spec = dataclasses.replace(spec, data_dir=args.data_dir, warm=not args.no_warm,
                                brief=tuple(x.strip() for x in args.brief.split(",") if x.strip()),
+                               runs_dir=args.runs_dir,
                                max_train=args.max_train if args.max_train is not None else spec.max_train)
     data = load_mednist(args.data_dir, s.val_fraction, s.test_fraction, s.seed, max_train=spec.max_train,
                         max_eval=s.max_eval_images)

@@ -32,7 +32,7 @@ for what in "$@"; do
              MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/workloads/test_gpu.py \
              -k "window_agrees or power_samples or sampler_reads or matches_eager or sampler_sees" 2>&1 \
              | tee "$OUT/measure_gpu.log" | tail -25 ;;
-    bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" ${BENCH_ARGS:-} 2>&1 \
+    bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" --runs-dir "$OUT/ladder_runs" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;

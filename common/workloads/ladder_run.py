@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import write_json
 from common.workloads.time_to_target import RunPlan, cache_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +62,7 @@ class LadderSpec:
     brief: tuple[str, ...] = ()  # rung ids run on the first seed only, without the sustained window (cannot win)
     skipped: tuple = ()  # (path, reason) of the images the parent's check refused (runs leave them out)
     extra_env: dict = field(default_factory=dict)
+    runs_dir: str | None = None  # every run's whole result is also written here as it ends (kept if the ladder stops)
 
 
 def run_child(plan: RunPlan, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
@@ -132,6 +134,8 @@ def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None
                                skipped=tuple(tuple(x) for x in spec.skipped))
                 res = run_child(plan, child_env(cache_dir, spec.extra_env), spec.run_timeout_s)
                 runs.append(res)
+                if spec.runs_dir:
+                    write_json(Path(spec.runs_dir) / f"{rung.id}-s{seed}-{kind}.json", res)
                 if log:
                     log(f"    {rung.id:<28} seed {seed} {kind:<4} " + (
                         f"error: {res['error']}" if "error" in res else

@@ -198,6 +198,12 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
     imports = time.perf_counter()
     import monai.networks.nets  # noqa: F401  (process start, like torch: MONAI imports every network it has)
 
+    # torch.optim imports torch._dynamo when the first optimizer is built (4-6 s on the H200 image, run AA).
+    # `import monai` pulls it in through torchvision wherever that is installed; these runs leave torchvision
+    # out (leave_out_unused_monai_extras), which had moved that import onto the clock of every rung alike
+    import torch._dynamo  # noqa: F401
+
+
     imports = time.perf_counter() - imports
     t0 = clock()
     process_start_s = time.time() - plan.spawned_at if plan.spawned_at else None

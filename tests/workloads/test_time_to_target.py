@@ -3,6 +3,7 @@ cache, and one real ladder run in fresh processes on tiny data."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -124,7 +125,8 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     spec = LadderSpec(device="cpu", data_dir=str(synthetic_data_dir), split_seed=0, val_fraction=0.1,
                       test_fraction=0.1, max_train=48, max_eval=None, lr=1e-3, base_batch=8, epochs=1, target=0.01,
                       tolerance=0.005, seeds=(0,), measure_s=0.2, repeats=2, cache_root=str(tmp_path / "cache"),
-                      cpu_threads=1, skipped=((refused, "refused by the parent's image check"),))
+                      cpu_threads=1, skipped=((refused, "refused by the parent's image check"),),
+                      runs_dir=str(tmp_path / "runs"))
     partial = []
     res = run_ladder(rungs, spec, on_rung=lambda p: partial.append(len(p["rungs"])))
     assert partial == [1, 2]
@@ -144,3 +146,8 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
         assert x["skipped_images"] == 1 and x["train_images"] == 47 and x["one_time_s"]["list_split_s"] < 1.0
     assert res["summary"]["crowned"] and res["summary"]["winner_id"] in ("recipe", "device_resident")
     assert not os.listdir(tmp_path / "cache")  # per-run cache folders are removed afterwards
+    kept = sorted(os.listdir(tmp_path / "runs"))  # every run's whole result, written as it ended
+    assert kept == ["device_resident-s0-cold.json", "device_resident-s0-warm.json", "recipe-s0-cold.json",
+                    "recipe-s0-warm.json"]
+    assert json.loads((tmp_path / "runs" / kept[0]).read_text())["time_to_target_s"] == pytest.approx(
+        cold["time_to_target_s"])
