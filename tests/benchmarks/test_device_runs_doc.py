@@ -65,3 +65,18 @@ def test_readme_sampler_claims_are_the_records():
     assert claim in readme and "run W" in readme
     x = _record("measure_gpu_run_X.json")["gpu_sampler_10hz"]["families"]["energy_mj"]["mean_ms"]
     assert f"energy counter: {x:.1f} ms a read" in readme
+
+
+def test_time_to_target_table_of_run_ab_is_printed_from_its_record():
+    from benchmarks.winning_solution import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        main(["--from-record", str(RECORDS / "winning_solution_run_AB.json")])
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert any("cuda_graph" in line or "warmed" in line for line in lines)
+    for line in lines:
+        assert line in DOC, f"PERFORMANCE.md lacks run AB's line: {line}"
+    prewarm = next(r for r in _record("winning_solution_run_AB.json")["rungs"] if r["id"] == "cuda_graph_prewarm")
+    cold = prewarm["time_to_target"]["cold"]
+    assert f"**{cold['median']:.1f} s [{cold['min']:.1f}-{cold['max']:.1f}] against" in DOC
