@@ -142,6 +142,7 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     cold, warm = resident["time_to_target"]["runs"]
     assert not cold["decoded_cache"]["hit"] and warm["decoded_cache"]["hit"]
     assert recipe["time_to_target"]["runs"][0]["decoded_cache"]["hit"] is False
+    assert any("1e-5" in d for d in recipe["differs_from_tutorial"]) and "differs_from_tutorial" not in resident
     for x in recipe["time_to_target"]["runs"]:  # the file the parent refused is never trained on, nor checked again
         assert x["skipped_images"] == 1 and x["train_images"] == 47 and x["one_time_s"]["list_split_s"] < 1.0
     assert res["summary"]["crowned"] and res["summary"]["winner_id"] in ("recipe", "device_resident")
