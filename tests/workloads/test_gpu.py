@@ -198,7 +198,7 @@ def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol, grad_tol)
     p0 = [p.detach().clone() for p in e.model.parameters()]
     gen = torch.Generator(device="cpu").manual_seed(1)
     batches = [torch.randperm(e.resident().n, generator=gen)[:256].cuda() for _ in range(10)]
-    lg = [float(graph.run(batches[0]))]
+    lg = [float(graph.run(batches[0]).detach())]
     grads_graph = flat_grads(g.model)  # the replay leaves its step's gradients in the static .grad tensors
     x, y = e._prepare(batches[0], _no_window)
     with torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16"):
@@ -215,7 +215,7 @@ def test_cuda_graph_train_step_matches_eager(gpu_data, precision, tol, grad_tol)
     e.optimizer.zero_grad(set_to_none=True)
     grad_diff = float((grads_graph - grads_eager).norm() / grads_eager.norm())
     other_diff = float((grads_other - grads_eager).norm() / grads_eager.norm())
-    lg += [float(graph.run(idx)) for idx in batches[1:]]
+    lg += [float(graph.run(idx).detach()) for idx in batches[1:]]
     le += [float(e._optimize(*e._prepare(idx, _no_window), _no_window)) for idx in batches[1:]]
     moved = torch.sqrt(sum(((pe - q) ** 2).sum() for pe, q in zip(e.model.parameters(), p0)))
     apart = torch.sqrt(sum(((pg - pe) ** 2).sum() for pg, pe in zip(g.model.parameters(), e.model.parameters())))
