@@ -234,6 +234,9 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
         cache, marks["prewarm"] = overlapped(lambda: load_decoded(data, plan.cache_dir, plan.decode_workers),
                                              lv, device)
     else:
+        if lv.prewarm:
+            marks["prewarm"] = {"total_s": None, "reason": "not run: prewarm warms CUDA kernels and cuDNN plans "
+                                                            f"(this run is on {device.type})"}
         cache = load_decoded(data, plan.cache_dir, plan.decode_workers)
     marks["decode_s"] = clock() - a  # with prewarm: the decode and the prewarm side by side, the longer of the two
     a = clock()

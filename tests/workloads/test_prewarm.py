@@ -61,3 +61,16 @@ def test_the_real_trainer_starts_from_the_same_weights_after_a_prewarm():
     prewarm(lv.replace(prewarm=True), torch.device("cpu"), steps=1)
     after = [p.detach().clone() for p in Trainer(data, lv, "cpu", seed=3).model.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_a_cpu_run_with_the_prewarm_lever_says_it_did_not_prewarm(synthetic_data_dir, tmp_path):
+    from common.workloads.time_to_target import RunPlan, run_plan
+
+    lv = Levers("device_resident", batch_size=8, cudnn_benchmark=False, prewarm=True)
+    plan = RunPlan(rung_id="p", levers=lv.to_dict(), seed=0, kind="cold", device="cpu",
+                   data_dir=str(synthetic_data_dir), split_seed=0, val_fraction=0.1, test_fraction=0.1,
+                   max_train=32, max_eval=None, lr=1e-3, base_batch=8, epochs=1, target=0.01,
+                   cache_dir=str(tmp_path / "cache"), cpu_threads=1)
+    res = run_plan(plan)
+    assert res["one_time_s"]["prewarm"]["total_s"] is None and "cpu" in res["one_time_s"]["prewarm"]["reason"]
+    assert res["reached"]
