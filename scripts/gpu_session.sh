@@ -2,7 +2,7 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|segexample|inference|scaling]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|ttprobe|segexample|inference|scaling]...
 # BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
 # segmentation example (segexample: its tree lands in $OUT/segexample.tar.gz).
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
@@ -43,6 +43,25 @@ for what in "$@"; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "$OUT/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/warmup.log" | tail -30
              done ;;
+    ttprobe) # issue 15's probes: the first step's one-time costs with and without gemm_1x1 (fresh processes,
+             # profiled), the schedule chosen on the validation split (benchmarks/schedule_probe.py, one JSON per
+             # batch size), and two rungs' time to target without the recipe (benchmarks/ttt_probe.py)
+             mkdir -p /tmp/probe15
+             for lv in device_resident,bf16,channels_last,b300,cuda_graph,no_autotune \
+                       device_resident,bf16,channels_last,b300,cuda_graph,no_autotune,gemm_1x1; do
+               python3 benchmarks/warmup_probe.py --levers $lv --profile --out "/tmp/probe15/warmup_${lv//,/_}.json" 2>&1 \
+                 | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -40
+             done
+             for cand in ${SCHED_CANDIDATES:-300:1,1.5,2:1,2 150:1,1.5:1,2 1024:3,4:1,2}; do
+               IFS=: read -r b sc lm <<< "$cand"
+               python3 benchmarks/schedule_probe.py --data-dir data --batches "$b" --schedules "$sc" --lr-mults "$lm" \
+                 --out "/tmp/probe15/schedule_probe_b$b.json" 2>&1 | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -14
+             done
+             python3 benchmarks/ttt_probe.py --data-dir data --rungs ${TTT_RUNGS:-cuda_graph_prewarm,gemm_1x1} --seeds 0 \
+               --out /tmp/probe15/ttt_probe.json 2>&1 | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -12
+             [ -n "${TTT_SET:-}" ] && python3 benchmarks/ttt_probe.py --data-dir data --rungs gemm_1x1 --seeds 0 \
+               --set "$TTT_SET" --out /tmp/probe15/ttt_probe_set.json 2>&1 | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -8
+             tar czf "$OUT/probe15.tar.gz" -C /tmp probe15 ;;
     segexample) rm -rf /tmp/segexample
              python3 examples/custom_pipeline_segmentation.py --device cuda --results-dir /tmp/segexample \
              ${SEG_ARGS:---patch 64 --patches 32 --batch-size 4 --channels 16,32,64,128 --set BATCH_SIZES=1,2,4,8,16} \

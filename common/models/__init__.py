@@ -8,11 +8,12 @@ import torch
 
 
 def densenet121(num_classes: int = 6, in_channels: int = 1, concat_free: bool = False,
-                fused_blocks: bool = False) -> torch.nn.Module:
+                fused_blocks: bool = False, gemm_1x1: bool = False) -> torch.nn.Module:
     """MONAI's DenseNet121 (2D). ``concat_free``: the same network (parameters, initialisation,
     state_dict) with a forward that keeps dense blocks as lists (common/models/densenet_lists.py);
     ``fused_blocks``: the same again, whose dense blocks train through fused BN + ReLU + 1x1
-    convolution kernels (common/models/fused_dense.py)."""
+    convolution kernels (common/models/fused_dense.py); ``gemm_1x1``: the same network whose 1x1
+    convolutions run as matrix products on channels_last inputs (common/models/gemm_1x1.py)."""
     if fused_blocks:
         from common.models.fused_dense import FusedDenseNet121 as DenseNet121
     elif concat_free:
@@ -20,7 +21,12 @@ def densenet121(num_classes: int = 6, in_channels: int = 1, concat_free: bool = 
     else:
         from monai.networks.nets import DenseNet121
 
-    return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
+    model = DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
+    if gemm_1x1:
+        from common.models.gemm_1x1 import as_gemm_1x1
+
+        as_gemm_1x1(model)
+    return model
 
 
 def unet3d(num_classes: int = 3, channels: Sequence[int] = (16, 32, 64, 128), in_channels: int = 1) -> torch.nn.Module:

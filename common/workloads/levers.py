@@ -31,6 +31,10 @@ class Levers:
     cudnn_benchmark: bool = True  # cuDNN autotuning of every new convolution shape (seconds per shape, once)
     prewarm: bool = False  # load the kernels and build the cuDNN plans on random data while the JPEGs decode
     # (common/workloads/prewarm.py): device_resident only, where there is a decode to hide them under
+    gemm_1x1: bool = False  # the same DenseNet121 whose 1x1 convolutions run as matrix products (cuBLAS) on
+    # channels_last inputs (common/models/gemm_1x1.py): no cuDNN plan to build for 61 of its 66 shapes
+    schedule_epochs: float | None = None  # epochs the learning-rate schedule (warm-up, cosine decay) spans;
+    # validation also runs where it ends. None: it spans the epoch budget, as the recipe's does
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -53,6 +57,12 @@ class Levers:
             raise ValueError("compile_options must be ((name, value), ...) pairs")
         if self.prewarm and self.data_path != "device_resident":
             raise ValueError("prewarm needs data_path='device_resident' (it runs while the JPEGs decode)")
+        if self.gemm_1x1 and not self.channels_last:
+            raise ValueError("gemm_1x1 needs channels_last=True (an NHWC tensor is a matrix over its channels)")
+        if self.gemm_1x1 and (self.fused_blocks or self.concat_free):
+            raise ValueError("gemm_1x1 applies to MONAI's DenseNet121, not with fused_blocks or concat_free")
+        if self.schedule_epochs is not None and not self.schedule_epochs > 0:
+            raise ValueError(f"schedule_epochs must be > 0, not {self.schedule_epochs!r}")
         if self.graph in CAPTURED and self.precision == "fp16":
             raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
@@ -85,6 +95,10 @@ class Levers:
             parts.append("no_autotune")
         if self.prewarm:
             parts.append("prewarm")
+        if self.gemm_1x1:
+            parts.append("gemm_1x1")
+        if self.schedule_epochs is not None:
+            parts.append(f"sched{self.schedule_epochs:g}")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 

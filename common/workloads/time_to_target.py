@@ -76,24 +76,34 @@ def _levers(d: dict):
     return Levers(**d)
 
 
+def eval_points(steps_per_epoch: int, epochs: int, schedule_epochs: float | None) -> tuple[int, list[int]]:
+    """(steps the learning-rate schedule spans, the steps after which validation runs): every
+    epoch's end, and the schedule's end where it falls inside an epoch."""
+    budget = steps_per_epoch * epochs
+    total = min(budget, max(1, round(schedule_epochs * steps_per_epoch))) if schedule_epochs else budget
+    points = sorted({steps_per_epoch * e for e in range(1, epochs + 1)} | {total})
+    return total, points
+
+
 def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[str, float]) -> dict[str, Any]:
-    """Epochs of training, each followed by a validation pass, until validation accuracy
-    reaches ``target`` or ``epochs`` run out. Times are seconds since ``t0`` (the rung's
-    start); the first steps are synchronised one by one so that their one-time costs show."""
+    """Training, with a validation pass at every epoch's end (and where a shorter learning-rate
+    schedule ends, ``Levers.schedule_epochs``), until validation accuracy reaches ``target`` or
+    ``epochs`` run out. Times are seconds since ``t0`` (the rung's start); the first steps are
+    synchronised one by one so that their one-time costs show."""
     from common.measure.timing import clock, cuda_sync
     from common.workloads.training import lr_at
 
     steps = trainer.steps_per_epoch()
-    total = steps * epochs
+    total, points = eval_points(steps, epochs, getattr(trainer.levers, "schedule_epochs", None))
     history: list[dict[str, Any]] = []
     step_i = 0
     reached = None
     first_steps: list[float] = []
-    for epoch in range(1, epochs + 1):
+    for point in points:
         a = clock()
         images = 0
         losses = []
-        for _ in range(steps):
+        while step_i < point:
             trainer.set_lr(lr_at(step_i, total, trainer.lr))
             s0 = clock()
             n, loss = trainer.run_steps(1)
@@ -107,7 +117,8 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
         b = clock()
         val = trainer.evaluate("val")
         c = clock()
-        history.append({"epoch": epoch, "train_s": b - a, "val_s": c - b, "images": images,
+        epoch = step_i // steps if step_i % steps == 0 else round(step_i / steps, 3)
+        history.append({"epoch": epoch, "step": step_i, "train_s": b - a, "val_s": c - b, "images": images,
                         "images_per_s": images / (b - a), "end_s": c - t0,
                         "train_loss": float(sum(float(x.detach()) for x in losses) / max(1, len(losses))),
                         "val_accuracy": val["accuracy"], "val_loss": val["loss"]})
@@ -117,7 +128,7 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
     marks["first_steps_s"] = first_steps
     return {"history": history, "time_to_target_s": reached["s"] if reached else None,
             "epochs_to_target": reached["epoch"] if reached else None,
-            "reached": reached is not None,
+            "reached": reached is not None, "schedule_steps": total,
             "target_reason": None if reached else
             f"validation accuracy stayed below {target} in {epochs} epochs (best "
             f"{max((h['val_accuracy'] for h in history), default=float('nan')):.4f})"}
@@ -191,7 +202,7 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
     import torch
 
     from common.measure.timing import clock
-    from common.workloads.decoded_cache import load_decoded
+    from common.workloads.decoded_cache import begin_decoded
     from common.workloads.mednist_data import load_mednist
     from common.workloads.training import Trainer
 
@@ -212,11 +223,6 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
     if plan.cpu_threads:
         torch.set_num_threads(plan.cpu_threads)
     marks: dict[str, Any] = {"import_networks_s (before the clock)": imports}
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = lv.cudnn_benchmark
-        torch.zeros(1, device=device)  # CUDA context: on the clock, the same for every rung
-        torch.cuda.synchronize(device)
-        marks["cuda_init_s"] = clock() - t0
     a = clock()
     # the parent checked every image once (common/data/imagecheck.py); a run does not check them again on its
     # clock: it leaves out the files the parent refused, and its decode skips any other unreadable one
@@ -224,20 +230,30 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
                         max_train=plan.max_train, max_eval=plan.max_eval, check=False)
     data.skipped.extend(tuple(x) for x in plan.skipped)
     marks["list_split_s"] = clock() - a
+    finish = None
+    if lv.data_path != "tutorial":  # the decode's workers are forked before CUDA starts (milliseconds each);
+        a = clock()  # they decode while this process initialises CUDA and, with prewarm, warms its kernels
+        finish = begin_decoded(data, plan.cache_dir, plan.decode_workers)
+        marks["decode_start_s"] = clock() - a
+    if device.type == "cuda":
+        a = clock()
+        torch.backends.cudnn.benchmark = lv.cudnn_benchmark
+        torch.zeros(1, device=device)  # CUDA context: on the clock, the same for every rung
+        torch.cuda.synchronize(device)
+        marks["cuda_init_s"] = clock() - a
     a = clock()
-    if lv.data_path == "tutorial":  # the recipe decodes in its DataLoader workers; validation once here
+    if finish is None:  # the recipe decodes in its DataLoader workers; validation once here
         data.arrays("val")
         cache = {"hit": False, "reason": "the recipe reads JPEGs in its DataLoader workers (no decoded cache)"}
     elif lv.prewarm and device.type == "cuda":  # kernels and cuDNN plans on random data while the JPEGs decode
         from common.workloads.prewarm import overlapped
 
-        cache, marks["prewarm"] = overlapped(lambda: load_decoded(data, plan.cache_dir, plan.decode_workers),
-                                             lv, device)
+        cache, marks["prewarm"] = overlapped(finish, lv, device)
     else:
         if lv.prewarm:
             marks["prewarm"] = {"total_s": None, "reason": "not run: prewarm warms CUDA kernels and cuDNN plans "
                                                             f"(this run is on {device.type})"}
-        cache = load_decoded(data, plan.cache_dir, plan.decode_workers)
+        cache = finish()
     marks["decode_s"] = clock() - a  # with prewarm: the decode and the prewarm side by side, the longer of the two
     a = clock()
     trainer = Trainer(data, lv, device, lr=plan.lr, base_batch=plan.base_batch, seed=plan.seed)

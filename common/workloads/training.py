@@ -104,7 +104,8 @@ class Trainer:
                 raise ValueError(f"fused_blocks needs a CUDA device and Triton: {why}")
         self.setup_seconds: dict[str, Any] = {}
         t0 = time.perf_counter()
-        model = densenet121(num_classes, concat_free=levers.concat_free, fused_blocks=levers.fused_blocks)
+        model = densenet121(num_classes, concat_free=levers.concat_free, fused_blocks=levers.fused_blocks,
+                            gemm_1x1=levers.gemm_1x1)
         t1 = time.perf_counter()
         self.model = model.to(self.device)
         if levers.channels_last:

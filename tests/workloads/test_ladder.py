@@ -33,9 +33,11 @@ def test_gpu_ladder_ids_are_stable_and_the_compiled_rung_is_optional(monkeypatch
     gpu = torch.device("cuda")
     rungs, _ = default_rungs(gpu, 300, 10, quick=False, compiled=False)
     assert [r.id for r in rungs] == ["recipe", "device_resident", "bf16_channels_last", "cuda_graph",
-                                     "cuda_graph_prewarm", "cuda_graph_b150", "cuda_graph_autotune", "cuda_graph_b1024"]
-    assert rungs[6].levers.cudnn_benchmark and not rungs[3].levers.cudnn_benchmark
+                                     "cuda_graph_prewarm", "gemm_1x1", "cuda_graph_b150", "cuda_graph_autotune",
+                                     "cuda_graph_b1024"]
+    assert rungs[7].levers.cudnn_benchmark and not rungs[3].levers.cudnn_benchmark
     assert rungs[4].levers.diff(rungs[3].levers) == {"prewarm": (True, False)}  # one lever at a time
+    assert rungs[5].levers.diff(rungs[4].levers) == {"gemm_1x1": (True, False)}
     assert not rungs[0].levers.cudnn_benchmark  # the tutorial as written sets no cuDNN autotuning
     full, notes = default_rungs(gpu, 300, 10, quick=False, compiled=True)
     assert full[-1].id == "compiled_leader" and full[-1].seeds_cap == 1 and full[-1].levers.concat_free

@@ -152,3 +152,56 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
                     "recipe-s0-warm.json"]
     assert json.loads((tmp_path / "runs" / kept[0]).read_text())["time_to_target_s"] == pytest.approx(
         cold["time_to_target_s"])
+
+
+def test_a_shorter_schedule_ends_inside_an_epoch_and_is_validated_there():
+    from common.workloads.time_to_target import eval_points, train_to_target
+    from common.workloads.training import lr_at
+
+    assert eval_points(10, 3, None) == (30, [10, 20, 30])  # the schedule spans the budget
+    assert eval_points(10, 3, 1.5) == (15, [10, 15, 20, 30])
+    assert eval_points(10, 3, 2) == (20, [10, 20, 30])
+    assert eval_points(10, 2, 5) == (20, [10, 20])  # never past the budget
+
+    class Fake:  # validation accuracy rises with the steps taken; the schedule's learning rates are kept
+        levers = Levers(schedule_epochs=1.5)
+        lr, device = 1e-3, __import__("torch").device("cpu")
+
+        def __init__(self):
+            self.steps, self.lrs = 0, []
+
+        def steps_per_epoch(self):
+            return 10
+
+        def set_lr(self, lr):
+            self.lrs.append(lr)
+
+        def run_steps(self, n):
+            self.steps += n
+            return 4, __import__("torch").tensor(1.0)
+
+        def evaluate(self, part):
+            return {"accuracy": 0.5 + self.steps / 30, "loss": 1.0}
+
+    t = Fake()
+    res = train_to_target(t, 4, 0.99, time.perf_counter(), {})
+    assert [h["step"] for h in res["history"]] == [10, 15]  # stopped where the schedule ended: 0.5 + 15/30
+    assert res["epochs_to_target"] == 1.5 and res["schedule_steps"] == 15 and res["reached"]
+    assert t.lrs[:15] == [lr_at(i, 15, 1e-3) for i in range(15)]
+    assert t.lrs[14] < 0.1e-3 < t.lrs[7]  # decayed by the schedule's end
+
+
+def test_the_schedule_probe_chooses_on_validation_by_its_stated_rule():
+    from benchmarks.schedule_probe import choose
+
+    def row(vals, steps, step_s, test=(1.0,)):
+        return {"val_at_schedule_end": list(vals), "schedule_steps": steps, "step_s": step_s, "test_accuracy": test}
+
+    rows = [row((0.999, 0.992), 32, 0.016),  # short but one seed below target + margin
+            row((0.997, 0.996), 48, 0.016),  # eligible, 0.77 s
+            row((0.999, 0.998), 64, 0.016),  # eligible, longer
+            row((0.9991, 0.9990), 96, 0.008, test=(0.5,))]  # eligible, 0.77 s, a higher lowest seed: wins the tie
+    pick = choose(rows, 0.99, 0.005)
+    assert pick["chosen"] == 3 and [r["eligible"] for r in rows] == [False, True, True, True]
+    assert rows[1]["expected_train_s"] == pytest.approx(0.768)
+    assert choose([row((0.99, 0.995), 32, 0.01)], 0.99, 0.005)["chosen"] is None  # test accuracy never counts
