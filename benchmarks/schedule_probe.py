@@ -17,6 +17,7 @@ The seeds are not the ladder's (0, 1, 2 by default), so the ladder's runs check 
 seeds it was not made on.
 
     python benchmarks/schedule_probe.py --data-dir data --out schedule_probe.json
+    python benchmarks/schedule_probe.py --from-records docs/records/schedule_probe_run_AC.json
 """
 
 from __future__ import annotations
@@ -42,6 +43,63 @@ def parse_floats(text: str, name: str) -> list[float]:
     if not vals or any(v <= 0 for v in vals):
         raise UserError(f"{name} {text!r}: give positive numbers")
     return vals
+
+
+def batch_step_times(rows: list[dict]) -> None:
+    """Set every row's ``step_s`` to the median steady step time over every candidate of its
+    batch size (steps after the first evaluation point: the first holds the capture): a
+    one-epoch schedule has no later steps of its own, and its steps cost what the batch's do."""
+    by_batch: dict[int, list[float]] = {}
+    for r in rows:
+        by_batch.setdefault(r["batch"], []).extend(r.get("step_times", []))
+    for r in rows:
+        times = sorted(by_batch[r["batch"]])
+        r["step_s"] = times[len(times) // 2] if times else None
+
+
+def report(rows: list[dict], pick: dict) -> str:
+    lines = []
+    for i, r in enumerate(rows):
+        mark = "*" if i == pick["chosen"] else ("+" if r["eligible"] else " ")
+        exp = f"{r['expected_train_s']:.2f} s" if r.get("expected_train_s") is not None else "n/a"
+        lines.append(f"{mark} b{r['batch']:<5} sched {r['schedule_epochs']:<4g} lr x{r['lr_mult']:<3g} min val "
+                     f"{r['min_val']:.4f}  vals {' '.join(f'{v:.4f}' for v in r['val_at_schedule_end'])}  "
+                     f"tests {' '.join(f'{v:.4f}' for v in r['test_accuracy'])}  expected {exp}")
+    lines.append(pick["reason"])
+    return "\n".join(lines)
+
+
+def from_records(paths: list[str], target: float | None, margin: float | None) -> dict:
+    """The rule applied again to the candidates of earlier runs' records (one per batch size),
+    per batch size, as the run applies it."""
+    import json
+
+    out = {"batches": {}, "sources": paths}
+    for path in paths:
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot read a schedule_probe record ({type(exc).__name__})") from None
+        for sub in (d["batches"].values() if "batches" in d else [d]):  # a merged record, or one run's
+            _apply(sub, path, out, target, margin)
+    return out
+
+
+def _apply(d: dict, path: str, out: dict, target: float | None, margin: float | None) -> None:
+    """The rule over ``d``'s candidates, batch size by batch size, into ``out["batches"]``."""
+    batch_step_times(d["candidates"])
+    t = target if target is not None else d["target"]
+    m = margin if margin is not None else d["margin"]
+    for b in sorted({r["batch"] for r in d["candidates"]}):
+        rows = [r for r in d["candidates"] if r["batch"] == b]
+        pick = choose(rows, t, m)
+        won = rows[pick["chosen"]] if pick["chosen"] is not None else None
+        out["batches"][str(b)] = {"device": d.get("device"), "levers": d.get("levers"), "target": t, "margin": m,
+                                  "candidates": rows, **pick,
+                                  "chosen_schedule": won["schedule_epochs"] if won else None,
+                                  "chosen_lr_mult": won["lr_mult"] if won else None}
+        print(f"batch {b} ({path}):")
+        print(report(rows, pick))
 
 
 def choose(rows: list[dict], target: float, margin: float) -> dict:
@@ -77,7 +135,16 @@ def main(argv=None) -> int:
     p.add_argument("--target", type=float, default=config.TARGET_VAL_ACCURACY)
     p.add_argument("--margin", type=float, default=0.005)
     p.add_argument("--out", default=None)
+    p.add_argument("--from-records", nargs="+", default=None, metavar="JSON",
+                   help="apply the rule again to earlier runs' records (one per batch size) without training")
     args = p.parse_args(argv)
+    if args.from_records:
+        from common.atomic import write_json
+
+        merged = from_records(args.from_records, None, None)
+        if args.out:
+            write_json(args.out, merged)
+        return 0
     import torch
 
     from common.atomic import write_json
@@ -124,19 +191,13 @@ def main(argv=None) -> int:
             del tr
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
-        st = sorted(row["step_times"])
-        row["step_s"] = st[len(st) // 2] if st else None
         rows.append(row)
+    batch_step_times(rows)
     pick = choose(rows, args.target, args.margin)
     out = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "levers": args.levers,
            "target": args.target, "margin": args.margin, "rule": __doc__.split("The rule")[1].split("The seeds")[0],
            "candidates": rows, **pick}
-    for i, r in enumerate(rows):
-        mark = "*" if i == pick["chosen"] else ("+" if r["eligible"] else " ")
-        print(f"{mark} b{r['batch']:<5} sched {r['schedule_epochs']:<4g} lr x{r['lr_mult']:<3g} min val "
-              f"{r['min_val']:.4f}  vals {' '.join(f'{v:.4f}' for v in r['val_at_schedule_end'])}  "
-              f"tests {' '.join(f'{v:.4f}' for v in r['test_accuracy'])}  expected {r['expected_train_s'] or 0:.2f} s")
-    print(pick["reason"])
+    print(report(rows, pick))
     if args.out:
         write_json(args.out, out)
     return 0

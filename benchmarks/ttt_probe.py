@@ -63,6 +63,9 @@ def main(argv=None) -> int:
         raise UserError(f"--rungs: unknown rung id(s) {', '.join(unknown)}; known: {', '.join(byid)}")
     sets = parse_sets(args.set)
     spec = dataclasses.replace(ladder_spec(s, "cuda"), data_dir=args.data_dir, warm=not args.no_warm, measure_s=0.0)
+    import os
+
+    os.makedirs(spec.cache_root, exist_ok=True)
     out = []
     for rid in want:
         rung = byid[rid]

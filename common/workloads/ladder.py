@@ -21,6 +21,14 @@ from common.workloads.levers import Levers
 from common.workloads.throughput import timed_windows
 from common.workloads.training import Trainer
 
+# epochs of the learning-rate schedule per batch size, chosen on the validation split by
+# benchmarks/schedule_probe.py's stated rule (the fewest expected training seconds among the candidates whose
+# validation accuracy at the schedule's end is >= target + 0.005 on each of seeds 100-104; the ladder's seeds
+# are 0-2), with the gemm_1x1 step on an H200: docs/records/schedule_probe_run_AC.json. Batch 1024: no
+# candidate (3 or 4 epochs) qualified, so that rung keeps the schedule over the budget.
+CHOSEN_SCHEDULES = {300: 1.5, 150: 1.0}
+CHOSEN_SCHEDULES_FROM = "run AC, docs/records/schedule_probe_run_AC.json"
+
 
 @dataclass
 class Rung:
@@ -170,20 +178,29 @@ def default_rungs(device: torch.device, batch: int, workers: int, quick: bool, t
                       "61 of DenseNet121's 66 convolution shapes go to cuBLAS: ~180 fewer cuDNN plans to build on "
                       "the first step, cold and warm alike; a step about as fast", id="gemm_1x1"))
     small = max(32, batch // 2)
-    rungs.append(Rung(f"batch {small} + CUDA graph", cur.replace(batch_size=small), f"batch_size={small}",
-                      "twice the optimizer steps per epoch (learning rate by the square-root rule): fewer epochs "
-                      "to the target; the graph keeps the smaller steps from being launch-bound",
-                      id=f"cuda_graph_b{small}"))
-    rungs.append(Rung("CUDA graph + cuDNN autotuning", cur.replace(cudnn_benchmark=True), "cudnn_benchmark=True",
-                      "autotunes ~120 convolution shapes forward and backward: ~20 s once (measured on an H200) "
-                      "for kernels a few % faster: costs more than it saves in a run this short",
+    for b, name in ((batch, ""), (small, f"batch {small} + ")):
+        epochs = CHOSEN_SCHEDULES.get(b)
+        if epochs is None:
+            notes.append(f"schedule rung for batch {b} left out: no schedule was chosen for that batch on the "
+                         f"validation split (benchmarks/schedule_probe.py --batches {b})")
+            continue
+        rungs.append(Rung(f"{name}a {epochs:g}-epoch schedule", cur.replace(batch_size=b, schedule_epochs=epochs),
+                          (f"batch_size={b}, " if b != batch else "") + f"schedule_epochs={epochs:g}",
+                          "the learning rate decays to its floor by the schedule's end instead of the budget's "
+                          "(chosen on the validation split, seeds 100-104: " + CHOSEN_SCHEDULES_FROM + ")",
+                          id="schedule" if b == batch else f"schedule_b{b}"))
+    sched = cur.replace(schedule_epochs=CHOSEN_SCHEDULES.get(batch))
+    rungs.append(Rung("CUDA graph + cuDNN autotuning", sched.replace(cudnn_benchmark=True), "cudnn_benchmark=True",
+                      "autotunes the convolution shapes forward and backward: ~20 s once for ~120 shapes (measured "
+                      "on an H200 before gemm_1x1 left 5 to cuDNN) for kernels a few % faster",
                       id="cuda_graph_autotune"))
     if quick:
         return rungs, notes
     big = max(1024, batch)
     rungs.append(Rung(f"batch {big} + CUDA graph", cur.replace(batch_size=big), f"batch_size={big}",
                       "larger kernels: +10-20% per image, but fewer optimizer steps per epoch: more epochs to "
-                      "the target (learning rate by the square-root rule)", id=f"cuda_graph_b{big}"))
+                      "the target (learning rate by the square-root rule; no schedule of 3 or 4 epochs qualified on "
+                      "the validation split, run AC: it spans the budget)", id=f"cuda_graph_b{big}"))
     if not compiled:
         notes.append("torch.compile rungs left out (compiled=False: LADDER_COMPILED_RUNGS)")
         return rungs, notes

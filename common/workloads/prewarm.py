@@ -26,7 +26,8 @@ import torch
 
 from common.data.mednist import Split
 
-PREWARM_STEPS = 2  # eager training steps of the throwaway trainer (the first loads, the second confirms)
+PREWARM_STEPS = 1  # eager training steps of the throwaway trainer: the first loads every kernel and builds every
+# plan; a second cost 0.05 s and loaded nothing new (run AB), and the real trainer runs two of its own before capture
 
 
 def _random_data(batch: int, val_batch: int, seed: int = 0):

@@ -33,11 +33,16 @@ def test_gpu_ladder_ids_are_stable_and_the_compiled_rung_is_optional(monkeypatch
     gpu = torch.device("cuda")
     rungs, _ = default_rungs(gpu, 300, 10, quick=False, compiled=False)
     assert [r.id for r in rungs] == ["recipe", "device_resident", "bf16_channels_last", "cuda_graph",
-                                     "cuda_graph_prewarm", "gemm_1x1", "cuda_graph_b150", "cuda_graph_autotune",
-                                     "cuda_graph_b1024"]
-    assert rungs[7].levers.cudnn_benchmark and not rungs[3].levers.cudnn_benchmark
+                                     "cuda_graph_prewarm", "gemm_1x1", "schedule", "schedule_b150",
+                                     "cuda_graph_autotune", "cuda_graph_b1024"]
+    assert rungs[8].levers.cudnn_benchmark and not rungs[3].levers.cudnn_benchmark
     assert rungs[4].levers.diff(rungs[3].levers) == {"prewarm": (True, False)}  # one lever at a time
     assert rungs[5].levers.diff(rungs[4].levers) == {"gemm_1x1": (True, False)}
+    assert rungs[6].levers.diff(rungs[5].levers) == {"schedule_epochs": (1.5, None)}  # chosen on validation, run AC
+    assert rungs[7].levers.diff(rungs[5].levers) == {"batch_size": (150, 300), "schedule_epochs": (1.0, None)}
+    assert rungs[9].levers.schedule_epochs is None  # no schedule qualified at batch 1024
+    odd, notes = default_rungs(gpu, 256, 10, quick=True)  # a batch no schedule was chosen for: said, not guessed
+    assert "schedule" not in [r.id for r in odd] and any("batch 256 left out" in n for n in notes)
     assert not rungs[0].levers.cudnn_benchmark  # the tutorial as written sets no cuDNN autotuning
     full, notes = default_rungs(gpu, 300, 10, quick=False, compiled=True)
     assert full[-1].id == "compiled_leader" and full[-1].seeds_cap == 1 and full[-1].levers.concat_free
@@ -98,3 +103,23 @@ def test_tuning_rungs_follow_what_this_torch_and_device_have(monkeypatch):
     assert names == [r.name for r in default_rungs(CPU, 300, 4, quick=False)[0]]  # a GPU ladder's rungs only
 
 
+
+
+def test_the_ladder_schedules_are_the_ones_its_record_chose_on_the_validation_split():
+    """CHOSEN_SCHEDULES is what benchmarks/schedule_probe.py's rule picks from the committed run AC
+    (applied again here), never a number typed in apart from it."""
+    from pathlib import Path
+
+    from benchmarks.schedule_probe import from_records
+    from common.workloads.ladder import CHOSEN_SCHEDULES, CHOSEN_SCHEDULES_FROM
+
+    record = Path(__file__).resolve().parents[2] / "docs" / "records" / "schedule_probe_run_AC.json"
+    assert record.name in CHOSEN_SCHEDULES_FROM
+    merged = from_records([str(record)], None, None)["batches"]
+    chosen = {int(b): d["chosen_schedule"] for b, d in merged.items() if d["chosen_schedule"] is not None}
+    assert chosen == CHOSEN_SCHEDULES
+    assert all(d["chosen_lr_mult"] == 1.0 for b, d in merged.items() if d["chosen"] is not None)
+    for d in merged.values():  # chosen on validation accuracy with the stated margin, on every seed
+        for r in d["candidates"]:
+            assert r["eligible"] == (min(r["val_at_schedule_end"]) >= d["target"] + d["margin"])
+            assert r["seeds"] == [100, 101, 102, 103, 104]  # not the ladder's seeds
