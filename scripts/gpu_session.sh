@@ -4,6 +4,7 @@
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
 # Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|ttprobe|segexample|inference|scaling]...
 # BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
+# ttprobe: WARMUP_LEVERS and SCHED_CANDIDATES (empty: none), TTT_RUNGS, TTT_SET; tests: GPU_TESTS_K (pytest -k);
 # segmentation example (segexample: its tree lands in $OUT/segexample.tar.gz).
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
@@ -27,7 +28,8 @@ for what in "$@"; do
   case $what in
     importtime) # where a child's process start goes (it is recorded beside the clock, not on it)
              python3 -X importtime -c "import monai.networks.nets" 2> "$OUT/importtime.txt" ;;
-    tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -25 ;;
+    tests) python3 -m pytest -q -rs -s tests/workloads/test_gpu.py ${GPU_TESTS_K:+-k "$GPU_TESTS_K"} 2>&1 \
+             | tee "$OUT/gpu_tests.log" | tail -25 ;;
     measuregpu) rm -f "$OUT/measure_gpu.json"
              MEASURE_GPU_JSON="$OUT/measure_gpu.json" python3 -m pytest -q -rs -s tests/workloads/test_gpu.py \
              -k "window_agrees or power_samples or sampler_reads or matches_eager or sampler_sees" 2>&1 \
@@ -47,12 +49,12 @@ for what in "$@"; do
              # profiled), the schedule chosen on the validation split (benchmarks/schedule_probe.py, one JSON per
              # batch size), and two rungs' time to target without the recipe (benchmarks/ttt_probe.py)
              mkdir -p /tmp/probe15
-             for lv in device_resident,bf16,channels_last,b300,cuda_graph,no_autotune \
-                       device_resident,bf16,channels_last,b300,cuda_graph,no_autotune,gemm_1x1; do
+             for lv in ${WARMUP_LEVERS-device_resident,bf16,channels_last,b300,cuda_graph,no_autotune \
+                       device_resident,bf16,channels_last,b300,cuda_graph,no_autotune,gemm_1x1}; do
                python3 benchmarks/warmup_probe.py --levers $lv --profile --out "/tmp/probe15/warmup_${lv//,/_}.json" 2>&1 \
                  | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -40
              done
-             for cand in ${SCHED_CANDIDATES:-300:1,1.5,2:1,2 150:1,1.5:1,2 1024:3,4:1,2}; do
+             for cand in ${SCHED_CANDIDATES-300:1,1.5,2:1,2 150:1,1.5:1,2 1024:3,4:1,2}; do
                IFS=: read -r b sc lm <<< "$cand"
                python3 benchmarks/schedule_probe.py --data-dir data --batches "$b" --schedules "$sc" --lr-mults "$lm" \
                  --out "/tmp/probe15/schedule_probe_b$b.json" 2>&1 | grep -v -i warn | tee -a "$OUT/probe15.log" | tail -14

@@ -362,3 +362,60 @@ def test_fused_blocks_captured_step_trains(gpu_data):
     losses = [float(tr.run_steps(1)[1]) for _ in range(30)]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert tr.evaluate("val")["accuracy"] > 0.5
+
+
+def test_gemm_1x1_bf16_matches_the_convolutions_on_cuda():
+    """The 1x1 convolutions as cuBLAS products (channels_last, bf16 autocast) compute what
+    cuDNN's convolutions compute: the loss within bf16's rounding and the gradients closer to
+    each other than MONAI's bf16 gradients are to its own fp32 ones."""
+    from common.models import densenet121
+
+    torch.manual_seed(0)
+    ref = densenet121().cuda().to(memory_format=torch.channels_last)
+    gem = densenet121(gemm_1x1=True).cuda().to(memory_format=torch.channels_last)
+    gem.load_state_dict(ref.state_dict())
+    x = torch.rand(64, 1, 64, 64, device="cuda").contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 6, (64,), device="cuda")
+
+    def grads(model, bf16):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        loss.backward()
+        return float(loss), torch.cat([p.grad.float().reshape(-1) for p in model.parameters()])
+
+    l_ref, g_ref = grads(ref, True)
+    l_gem, g_gem = grads(gem, True)
+    _, g_fp32 = grads(ref, False)
+    diff = float((g_gem - g_ref).norm() / g_ref.norm())
+    bf16_noise = float((g_ref - g_fp32).norm() / g_fp32.norm())
+    _figure("gemm_1x1_vs_conv_bf16", {"loss_conv": l_ref, "loss_gemm": l_gem, "grad_rel_diff": diff,
+                                       "conv_bf16_vs_fp32_grad_rel_diff": bf16_noise})
+    assert abs(l_gem - l_ref) < 0.02 * abs(l_ref)
+    assert diff < max(3 * bf16_noise, 0.03), (diff, bf16_noise)
+
+
+def test_prewarm_on_cuda_leaves_the_captured_step_as_it_was(gpu_data):
+    """The prewarm's eager step and validation pass on the real trainer, then its state put
+    back: the captured step trains as it does without a prewarm (the same losses, up to the
+    order in which the GPU's reductions sum) and the prewarm found the first step's costs."""
+    from common.workloads.levers import Levers
+    from common.workloads.prewarm import prewarm
+    from common.workloads.training import Trainer
+
+    lv = Levers("device_resident", "bf16", channels_last=True, batch_size=128, graph="cuda_graph",
+                cudnn_benchmark=False, prewarm=True, gemm_1x1=True)
+    runs = []
+    for warm in (True, False):
+        tr = Trainer(gpu_data, lv, "cuda", lr=1e-3, base_batch=300, seed=4)
+        info = prewarm(tr) if warm else None
+        tr.resident()
+        losses = [float(tr.run_steps(1)[1]) for _ in range(5)]
+        runs.append((losses, tr.evaluate("val")["accuracy"], info, tr.setup_seconds["graph_warmup_steps"]))
+    (lw, aw, info, steps_w), (lc, ac, _, steps_c) = runs
+    _figure("prewarm_on_cuda", {"losses_prewarmed": lw, "losses_cold": lc, "val_prewarmed": aw, "val_cold": ac,
+                                "prewarm": info, "graph_warmup_steps_prewarmed": steps_w,
+                                "graph_warmup_steps_cold": steps_c})
+    assert np.allclose(lw, lc, rtol=0.02, atol=0.01), (lw, lc)
+    assert abs(aw - ac) <= 0.02
+    assert info["step_s"][0] > 0 and info["restore_s"] >= 0
