@@ -41,10 +41,16 @@ def _decode_chunk(paths: list[str]):
     return res.images, res.kept_indices, res.skipped
 
 
-def _pool_context():
-    """fork where this process has no CUDA context yet (the workers inherit every module
-    already imported and start in milliseconds), else forkserver (a CUDA context must not be
-    forked)."""
+def _pool_context(method: str | None = None):
+    """``method`` where given; else fork where this process has no CUDA context (the workers
+    inherit every module already imported), forkserver where it has one (a CUDA context must
+    not be forked). A time-to-target run asks for spawn: a worker is then a fresh interpreter
+    that imports numpy and PIL (0.1-0.15 s, all at once) and starting it costs the caller a few
+    milliseconds, where forking a process that has imported torch and MONAI copied its page
+    tables, 22-30 ms per worker on the run's clock (run AD, 10 workers). Spawn imports the
+    caller's __main__ again in every worker, so it is only for callers whose __main__ is ours."""
+    if method:
+        return get_context(method)
     try:
         import torch
 
@@ -54,10 +60,10 @@ def _pool_context():
     return get_context("forkserver" if cuda_up else "fork")
 
 
-def _submit(paths: list[str], workers: int):
+def _submit(paths: list[str], workers: int, method: str | None = None):
     """Start decoding ``paths`` in ``workers`` processes; returns (pool, [(indices, future)])."""
     chunks = np.array_split(np.arange(len(paths)), workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(method))
     return pool, [(idx, pool.submit(_decode_chunk, [paths[i] for i in idx])) for idx in chunks]
 
 
@@ -156,11 +162,11 @@ def load_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1) ->
     return begin_decoded(data, cache_dir, workers)()
 
 
-def begin_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1):
+def begin_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1, start_method: str | None = None):
     """``load_decoded`` in two halves: this call reads the cache entry, or starts the decode in
-    ``workers`` processes (forked here, so call it before CUDA is initialised: the workers then
-    start in milliseconds, and the caller's CUDA work runs beside them); the function it returns
-    waits for the decode, fills ``data``, writes the entry and returns what ``load_decoded`` does."""
+    ``workers`` processes (started by ``start_method``, see ``_pool_context``), so that the
+    caller's CUDA work runs beside them; the function it returns waits for the decode, fills
+    ``data``, writes the entry and returns what ``load_decoded`` does."""
     t0 = time.perf_counter()
     path = _entry(data, cache_dir)
     hit, reason = _read_entry(data, path)
@@ -170,7 +176,7 @@ def begin_decoded(data, cache_dir: str | os.PathLike | None, workers: int = 1):
     parts = [part for part in PARTS if part not in data._arrays]
     paths = _parts_paths(data, parts)
     flat = [p for ps in paths for p in ps]
-    pending = _submit(flat, workers) if workers > 1 and len(flat) >= 2000 else None
+    pending = _submit(flat, workers, start_method) if workers > 1 and len(flat) >= 2000 else None
     started = time.perf_counter() - t0
 
     def finish() -> dict:

@@ -231,9 +231,9 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
     data.skipped.extend(tuple(x) for x in plan.skipped)
     marks["list_split_s"] = clock() - a
     finish = None
-    if lv.data_path != "tutorial":  # the decode's workers are forked before CUDA starts (milliseconds each);
-        a = clock()  # they decode while this process initialises CUDA and, with prewarm, warms its kernels
-        finish = begin_decoded(data, plan.cache_dir, plan.decode_workers)
+    if lv.data_path != "tutorial":  # the decode's workers start (spawned, milliseconds each) and decode while
+        a = clock()  # this process initialises CUDA and, with prewarm, warms its kernels
+        finish = begin_decoded(data, plan.cache_dir, plan.decode_workers, start_method="spawn")  # __main__ is ours
         marks["decode_start_s"] = clock() - a
     if device.type == "cuda":
         a = clock()

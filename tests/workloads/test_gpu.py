@@ -366,8 +366,10 @@ def test_fused_blocks_captured_step_trains(gpu_data):
 
 def test_gemm_1x1_bf16_matches_the_convolutions_on_cuda():
     """The 1x1 convolutions as cuBLAS products (channels_last, bf16 autocast) compute what
-    cuDNN's convolutions compute: the loss within bf16's rounding and the gradients closer to
-    each other than MONAI's bf16 gradients are to its own fp32 ones."""
+    cuDNN's convolutions compute: the loss within bf16's rounding and the gradients close to
+    each other: 2.9e-5 apart in run AE, where a wrong product (another layout, a transposed
+    weight) is about 1 apart. MONAI's own bf16 gradients are recorded beside it (0.75 from its
+    fp32 ones at initialisation), not used as the bound: that bound could not fail."""
     from common.models import densenet121
 
     torch.manual_seed(0)
@@ -382,7 +384,7 @@ def test_gemm_1x1_bf16_matches_the_convolutions_on_cuda():
         with torch.autocast("cuda", torch.bfloat16, enabled=bf16):
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         loss.backward()
-        return float(loss), torch.cat([p.grad.float().reshape(-1) for p in model.parameters()])
+        return float(loss.detach()), torch.cat([p.grad.float().reshape(-1) for p in model.parameters()])
 
     l_ref, g_ref = grads(ref, True)
     l_gem, g_gem = grads(gem, True)
@@ -392,7 +394,7 @@ def test_gemm_1x1_bf16_matches_the_convolutions_on_cuda():
     _figure("gemm_1x1_vs_conv_bf16", {"loss_conv": l_ref, "loss_gemm": l_gem, "grad_rel_diff": diff,
                                        "conv_bf16_vs_fp32_grad_rel_diff": bf16_noise})
     assert abs(l_gem - l_ref) < 0.02 * abs(l_ref)
-    assert diff < max(3 * bf16_noise, 0.03), (diff, bf16_noise)
+    assert diff < 0.01, (diff, bf16_noise)
 
 
 def test_prewarm_on_cuda_leaves_the_captured_step_as_it_was(gpu_data):
