@@ -8,8 +8,8 @@ the throughput leader is named apart. Prints one table and writes the full JSON.
 analysis's winning_solution section runs the same code (common/workloads/ladder_run.py).
 
     python benchmarks/winning_solution.py --data-dir data --out ladder.json
-    python benchmarks/winning_solution.py --from-record docs/records/winning_solution_run_T.json
-    python benchmarks/winning_solution.py --headline docs/records/winning_solution_run_T.json
+    python benchmarks/winning_solution.py --from-record docs/records/winning_solution_run_AF.json
+    python benchmarks/winning_solution.py --headline docs/records/winning_solution_run_AF.json
 """
 
 from __future__ import annotations

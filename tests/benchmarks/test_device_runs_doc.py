@@ -80,3 +80,37 @@ def test_time_to_target_table_of_run_ab_is_printed_from_its_record():
     prewarm = next(r for r in _record("winning_solution_run_AB.json")["rungs"] if r["id"] == "cuda_graph_prewarm")
     cold = prewarm["time_to_target"]["cold"]
     assert f"**{cold['median']:.1f} s [{cold['min']:.1f}-{cold['max']:.1f}] against" in DOC
+
+
+def test_runs_ac_to_af_are_what_their_records_print():
+    """Run AD's table, run AC's schedule choice and the numbers quoted from runs AC, AE and AF."""
+    from benchmarks.winning_solution import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        main(["--from-record", str(RECORDS / "winning_solution_run_AD.json")])
+    for line in out.getvalue().splitlines():
+        if line.strip():
+            assert line in DOC, f"PERFORMANCE.md lacks run AD's line: {line}"
+    from benchmarks.schedule_probe import from_records
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        from_records([str(RECORDS / "schedule_probe_run_AC.json")], None, None)
+    for line in out.getvalue().splitlines():
+        if not line.startswith("batch "):  # the header names the record's path
+            assert line in DOC, f"PERFORMANCE.md lacks run AC's schedule line: {line}"
+    probes = _record("warmup_probe_run_AC.json")["probes"]
+    first = {("gemm" if "gemm_1x1" in k else "conv"): v["setup_seconds"]["graph_warmup_steps"][0]
+             for k, v in probes.items()}
+    assert f"{first['conv']:.2f} s with cuDNN's convolutions and {first['gemm']:.2f} s with" in DOC
+    gpu = _record("measure_gpu_run_AE.json")
+    assert f"{gpu['gemm_1x1_vs_conv_bf16']['grad_rel_diff']:.1e}".replace("e-05", "e-5") in DOC
+    assert gpu["prewarm_on_cuda"]["losses_prewarmed"] == gpu["prewarm_on_cuda"]["losses_cold"]
+    af = {r["id"]: r for r in _record("winning_solution_run_AF.json")["rungs"]}
+    win = af["schedule_b150"]["time_to_target"]
+    runs = [r for r in win["runs"] if r["kind"] == "cold"]
+    lo, hi = min(r["time_to_target_s"] for r in runs), max(r["time_to_target_s"] for r in runs)
+    assert f"**{lo:.2f}-{hi:.2f} s**" in DOC
+    ratio = af["recipe"]["time_to_target"]["cold"]["median"] / win["cold"]["median"]
+    assert f"{ratio:.1f}x sooner cold" in DOC
