@@ -121,6 +121,7 @@ def choose(rows: list[dict], target: float, margin: float) -> dict:
                                       f"with validation accuracy >= {target + margin:.4f} on every seed"}
 
 
+@run_main
 def main(argv=None) -> int:
     from benchmarks.warmup_probe import parse_levers
 
@@ -145,6 +146,13 @@ def main(argv=None) -> int:
         if args.out:
             write_json(args.out, merged)
         return 0
+    batches = [int(b) for b in parse_floats(args.batches, "--batches")]  # bad input fails before any work
+    cands = list(itertools.product(batches, parse_floats(args.schedules, "--schedules"),
+                                   parse_floats(args.lr_mults, "--lr-mults")))
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 100,101,102") from None
     import torch
 
     from common.atomic import write_json
@@ -158,11 +166,7 @@ def main(argv=None) -> int:
     torch.backends.cudnn.benchmark = base.cudnn_benchmark
     data = load_mednist(args.data_dir, config.VAL_FRACTION, config.TEST_FRACTION, config.SEED, check=False)
     load_decoded(data, None, 16)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     rows: list[dict] = []
-    batches = [int(b) for b in parse_floats(args.batches, "--batches")]
-    cands = list(itertools.product(batches, parse_floats(args.schedules, "--schedules"),
-                                   parse_floats(args.lr_mults, "--lr-mults")))
     for batch, sched, mult in cands:
         lv = base.replace(batch_size=batch, schedule_epochs=sched)
         lr = scaled_lr(config.LEARNING_RATE, config.BATCH_SIZE, batch) * mult
@@ -204,4 +208,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main)())
+    sys.exit(main())
