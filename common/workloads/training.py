@@ -384,12 +384,11 @@ class Trainer:
     def _evaluate(self, imgs, labs) -> dict[str, float]:
         # the part is uploaded once and kept on the device (a pageable upload per batch waited for the batch
         # before it: 8 waits per pass at batch 150, run AD); counts and losses stay there until the end
-        key = (id(imgs), id(labs))
-        if getattr(self, "_eval_key", {}).get(key) is None:
-            self._eval_key = {key: (torch.from_numpy(np.ascontiguousarray(imgs)).unsqueeze(1).to(self.device),
-                                    torch.from_numpy(np.asarray(labs)).to(self.device))}
-        x_all, y_all = self._eval_key[key]
-        return self.evaluate_tensors(x_all, y_all)
+        held = getattr(self, "_eval_part", None)  # (imgs, labs, their device copies): the arrays are held, so
+        if held is None or held[0] is not imgs or held[1] is not labs:  # identity cannot match another array
+            held = self._eval_part = (imgs, labs, torch.from_numpy(np.ascontiguousarray(imgs)).unsqueeze(1).to(
+                self.device), torch.from_numpy(np.asarray(labs)).to(self.device))
+        return self.evaluate_tensors(held[2], held[3])
 
     @torch.no_grad()
     def evaluate_tensors(self, x_all: torch.Tensor, y_all: torch.Tensor) -> dict[str, float]:
