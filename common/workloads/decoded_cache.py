@@ -42,22 +42,13 @@ def _decode_chunk(paths: list[str]):
 
 
 def _pool_context(method: str | None = None):
-    """``method`` where given; else fork where this process has no CUDA context (the workers
-    inherit every module already imported), forkserver where it has one (a CUDA context must
-    not be forked). A time-to-target run asks for spawn: a worker is then a fresh interpreter
-    that imports numpy and PIL (0.1-0.15 s, all at once) and starting it costs the caller a few
-    milliseconds, where forking a process that has imported torch and MONAI copied its page
-    tables, 22-30 ms per worker on the run's clock (run AD, 10 workers). Spawn imports the
+    """``method`` where given, else forkserver (safe in any caller: after CUDA has started, and
+    beside the samplers' threads). A time-to-target run asks for spawn: a worker is then a fresh
+    interpreter that imports numpy and PIL (0.1-0.15 s, all at once) and starting it costs the
+    run a few milliseconds, where forking a process that has imported torch and MONAI copied its
+    page tables, 22-30 ms per worker on the run's clock (run AD, 10 workers). Spawn imports the
     caller's __main__ again in every worker, so it is only for callers whose __main__ is ours."""
-    if method:
-        return get_context(method)
-    try:
-        import torch
-
-        cuda_up = torch.cuda.is_initialized()
-    except ImportError:
-        cuda_up = False
-    return get_context("forkserver" if cuda_up else "fork")
+    return get_context(method or "forkserver")
 
 
 def _submit(paths: list[str], workers: int, method: str | None = None):
@@ -81,8 +72,8 @@ def _collect(pool, jobs):
 
 
 def decode_parallel(paths: list[str], workers: int):
-    """decode_images over ``workers`` processes (fork before CUDA is initialised, forkserver
-    after). Returns (images (N, 64, 64) uint8 in file order, kept indices, skipped)."""
+    """decode_images over ``workers`` processes (forkserver). Returns (images (N, 64, 64) uint8
+    in file order, kept indices, skipped)."""
     from common.data.mednist import decode_images
 
     if workers <= 1 or len(paths) < 2000:
