@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from common.data.mednist import CLASS_NAMES, Split, decode_images
-from common.transforms import TimedCompose, scale_intensity, tutorial_train_transforms
+from common.transforms import TimedCompose, tutorial_train_transforms
 
 
 @dataclass
@@ -141,14 +141,6 @@ class DeviceResidentData:
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return self.n // batch_size
-
-
-def eval_batches(images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int = 512):
-    """(x float scaled (B,1,64,64), y) batches for evaluation, identical for every lever."""
-    for i in range(0, len(labels), batch_size):
-        x = torch.from_numpy(images[i:i + batch_size]).unsqueeze(1).to(device)
-        y = torch.from_numpy(labels[i:i + batch_size]).to(device)
-        yield scale_intensity(x), y
 
 
 def cap_eval(split: Split, n: int) -> Split:

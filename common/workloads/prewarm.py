@@ -57,6 +57,7 @@ def prewarm(trainer, steps: int = PREWARM_STEPS) -> dict[str, Any]:
     then its weights, BatchNorm statistics, optimizer state and random streams as before;
     returns the times."""
     from common.measure.timing import clock, cuda_sync
+    from common.workloads.training import _no_window
 
     dev = trainer.device
     lv = trainer.levers
@@ -75,7 +76,7 @@ def prewarm(trainer, steps: int = PREWARM_STEPS) -> dict[str, Any]:
         xs = trainer.augment(scale_intensity(x))
         if lv.channels_last:
             xs = xs.contiguous(memory_format=torch.channels_last)
-        trainer._optimize(xs, y, lambda name: _null())
+        trainer._optimize(xs, y, _no_window)
         cuda_sync(dev)
         step_s.append(clock() - a)
     a = clock()
@@ -88,14 +89,6 @@ def prewarm(trainer, steps: int = PREWARM_STEPS) -> dict[str, Any]:
             "restore_s": clock() - a, "steps": steps,
             "what": f"{steps} eager step(s) and one validation pass of the real trainer on random data, its "
                     "weights, BatchNorm statistics, optimizer state and random streams put back after"}
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def overlapped(work: Callable[[], Any], trainer) -> tuple[Any, dict[str, Any]]:

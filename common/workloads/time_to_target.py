@@ -214,7 +214,6 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
     # out (leave_out_unused_monai_extras), which had moved that import onto the clock of every rung alike
     import torch._dynamo  # noqa: F401
 
-
     imports = time.perf_counter() - imports
     t0 = clock()
     process_start_s = time.time() - plan.spawned_at if plan.spawned_at else None
