@@ -10,6 +10,13 @@ analysis's winning_solution section runs the same code (common/workloads/ladder_
     python benchmarks/winning_solution.py --data-dir data --out ladder.json
     python benchmarks/winning_solution.py --from-record docs/records/winning_solution_run_AF.json
     python benchmarks/winning_solution.py --headline docs/records/winning_solution_run_AF.json
+
+A ladder split over two GPUs of one machine (each half pinned to its own GPU and cores, run at
+the same time), then ranked as one:
+
+    CUDA_VISIBLE_DEVICES=0 python benchmarks/winning_solution.py --rungs recipe --out a.json
+    CUDA_VISIBLE_DEVICES=1 python benchmarks/winning_solution.py --no-recipe --rungs schedule_b150 --out b.json
+    python benchmarks/winning_solution.py --merge a.json b.json --out ladder.json
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ def load_result(path: str) -> tuple[dict, str]:
         raise UserError(f"{path}: cannot read a ladder record ({type(exc).__name__}: {exc}); give this script's "
                         "--out file or an analysis's metrics/*winning_solution_analysis.json") from None
     res = raw.get("data", raw)
+    if res.get("no_recipe"):
+        raise UserError(f"{path}: half of a ladder run without the recipe (--no-recipe); rank it with the half that "
+                        f"holds the recipe first: --merge RECIPE_HALF.json {path} --out LADDER.json")
     if not res.get("rungs"):
         raise UserError(f"{path}: no rung was measured in this record; nothing to print")
     device = raw.get("device") or res.get("spec", {}).get("device") or (
@@ -72,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{config.CPU_MAX_TRAIN_IMAGES} on the CPU)")
     p.add_argument("--quick", action="store_true", help="the short ladder and sizes of --quick analyses")
     p.add_argument("--rungs", default=None, help="comma-separated rung ids to run (the recipe always runs)")
+    p.add_argument("--no-recipe", action="store_true",
+                   help="run only the --rungs given, without the recipe: one half of a ladder split over GPUs, "
+                        "ranked afterwards by --merge (its record alone has no gate)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="rank records run side by side as one ladder (the first holds the recipe; the others were "
+                        "run with --no-recipe and the same settings); prints the table, writes --out")
     p.add_argument("--list-rungs", action="store_true", help="print the rung ids of this device's ladder and exit")
     p.add_argument("--no-warm", action="store_true", help="cold runs only")
     p.add_argument("--runs-dir", default=None, help="also write every run's whole result here as it ends "
@@ -117,6 +133,8 @@ def settings_for(args: argparse.Namespace, device: str):
 @run_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     if args.from_record or args.headline:
         res, device = load_result(args.from_record or args.headline)
         if "time_to_target" not in res["rungs"][0]:
@@ -154,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = want - {r.id for r in rungs}
         if unknown:
             raise UserError(f"--rungs: unknown rung id(s) {', '.join(sorted(unknown))}; --list-rungs names them")
-        rungs = [r for i, r in enumerate(rungs) if i == 0 or r.id in want]
+        rungs = [r for i, r in enumerate(rungs) if (i == 0 and not args.no_recipe) or r.id in want]
+    elif args.no_recipe:
+        raise UserError("--no-recipe needs --rungs: the rung ids this half of the ladder runs (--list-rungs)")
+    if args.no_recipe and not rungs:
+        raise UserError("--no-recipe --rungs recipe leaves nothing to run; give the other half's rung ids")
     spec = ladder_spec(s, args.device)
     spec = dataclasses.replace(spec, data_dir=args.data_dir, warm=not args.no_warm,
                                brief=tuple(x.strip() for x in args.brief.split(",") if x.strip()),
@@ -167,18 +189,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(rungs)} rungs on {device} ({name}), {len(data.train_paths_labels()[0])} training images, seeds "
           f"{list(spec.seeds)}, target {spec.target}, budget {spec.epochs} epochs", flush=True)
     environment = collect(config=s.to_dict(), dataset=data.source, seed=s.seed, threads_used=s.cpu_threads)
-    with Monitor(s.sample_hz, gpu_index=0 if device.type == "cuda" else None) as mon:
+    from common.measure.samplers import nvml_index
+
+    with Monitor(s.sample_hz, gpu_index=nvml_index(0) if device.type == "cuda" else None) as mon:
         res = run_ladder(rungs, spec, probe_data=lambda: data, monitor=mon, log=lambda line: print(line, flush=True),
                          on_rung=(lambda partial: write_json(args.out, {**partial, "environment": environment}))
-                         if args.out else None)
+                         if args.out else None, rank=not args.no_recipe)
     res["notes"] = notes + list(s.notes)
     res["train_images"] = len(data.train_paths_labels()[0])
     res["epochs"] = s.epochs
     res["environment"] = environment
     print()
-    print(table(res, device.type))
+    if args.no_recipe:
+        print("half of a ladder without the recipe: rank it with --merge RECIPE_HALF.json " + (args.out or "OUT.json"))
+    else:
+        print(table(res, device.type))
     if args.out:
         write_json(args.out, res)
+    return 0
+
+
+def merge(paths: list[str], out: str | None) -> int:
+    import json
+
+    from common.workloads.ladder_run import merge_records
+
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot read a ladder record ({type(exc).__name__}: {exc}); give this script's "
+                            "--out files") from None
+    try:
+        res = merge_records(parts, paths)
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"--merge: {exc}") from None
+    device = res.get("spec", {}).get("device", "cuda")
+    print(table(res, device))
+    if out:
+        write_json(out, res)
     return 0
 
 

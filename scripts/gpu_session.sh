@@ -2,10 +2,13 @@
 # One device session on a lent GPU machine (this workplace's `device` tool): install the
 # carried wheels, extract the carried MedNIST sample, run the GPU tests, the winning-solution
 # benchmark and the GPU analysis, and leave logs + results under $OUT.
-# Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|breakdown|cpuladder|overhead|warmup|ttprobe|segexample|inference|scaling]...
+# Usage (from the repo root there): bash scripts/gpu_session.sh [importtime|tests|measuregpu|quick|default|bench|pair|breakdown|cpuladder|overhead|warmup|ttprobe|segexample|inference|scaling]...
 # BENCH_ARGS, BREAKDOWN_ARGS, CPU_BENCH_ARGS and INFERENCE_ARGS pass arguments to the benchmarks; SEG_ARGS to the
 # ttprobe: WARMUP_LEVERS and SCHED_CANDIDATES (empty: none), TTT_RUNGS, TTT_SET; tests: GPU_TESTS_K (pytest -k);
 # segmentation example (segexample: its tree lands in $OUT/segexample.tar.gz).
+# pair: the ladder split over 2 GPUs at once, each half on its own GPU and half the cores: PAIRZERO_RUNGS (with the
+# recipe; default: the recipe alone) on GPU 0, PAIRONE_RUNGS (--no-recipe) on GPU 1, PAIRZERO_ARGS/PAIRONE_ARGS/PAIR_ARGS
+# to the halves, TIMEOUT_PAIR (s) caps each; ranked as one by --merge into $OUT/ladder.json.
 # measuregpu: the device-side checks (window vs CUDA events, NVML vs nvidia-smi, sampler read time,
 # graph vs eager) with their figures in $OUT/measure_gpu.json; overhead: $OUT/overhead.json (~3 min).
 # SCALING_ARGS passes arguments to benchmarks/scaling.py; TIMEOUT_SCALING and TIMEOUT_INFERENCE (seconds) cap
@@ -36,6 +39,18 @@ for what in "$@"; do
              | tee "$OUT/measure_gpu.log" | tail -25 ;;
     bench) python3 benchmarks/winning_solution.py --data-dir data --out "$OUT/ladder.json" --runs-dir "$OUT/ladder_runs" ${BENCH_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i warn | tee "$OUT/ladder.log" | tail -16 ;;
+    pair) n=$(nproc); h=$((n / 2)); mkdir -p /tmp/pair
+          CUDA_VISIBLE_DEVICES=0 timeout "${TIMEOUT_PAIR:-3000}" taskset -c 0-$((h - 1)) python3 benchmarks/winning_solution.py \
+            --data-dir data --rungs "${PAIRZERO_RUNGS:-recipe}" --out "$OUT/ladder_gpu0.json" --runs-dir /tmp/pair/runs0 \
+            ${PAIR_ARGS:-} ${PAIRZERO_ARGS:-} > /tmp/pair/gpu0.log 2>&1 &
+          CUDA_VISIBLE_DEVICES=1 timeout "${TIMEOUT_PAIR:-3000}" taskset -c $h-$((n - 1)) python3 benchmarks/winning_solution.py \
+            --data-dir data --no-recipe --rungs "${PAIRONE_RUNGS:?set PAIRONE_RUNGS to the rungs of GPU 1}" \
+            --out "$OUT/ladder_gpu1.json" --runs-dir /tmp/pair/runs1 ${PAIR_ARGS:-} ${PAIRONE_ARGS:-} > /tmp/pair/gpu1.log 2>&1 &
+          wait
+          for g in 0 1; do echo "== GPU $g"; grep -v -i warn /tmp/pair/gpu$g.log | tail -12; done
+          python3 benchmarks/winning_solution.py --merge "$OUT/ladder_gpu0.json" "$OUT/ladder_gpu1.json" \
+            --out "$OUT/ladder.json" 2>&1 | tee "$OUT/ladder.log" | tail -16
+          tar czf "$OUT/pair_logs.tar.gz" -C /tmp pair ;;
     breakdown) python3 benchmarks/step_breakdown.py --data-dir data --out "$OUT/breakdown.json" ${BREAKDOWN_ARGS:-} 2>&1 \
              | grep --line-buffered -v -i -E "warn|profiler_st|USDT" | tee "$OUT/breakdown.log" | tail -16 ;;
     cpuladder) python3 benchmarks/winning_solution.py --device cpu --data-dir data --out "$OUT/cpu_ladder.json" \

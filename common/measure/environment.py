@@ -59,7 +59,11 @@ def gpu_info() -> dict[str, Any]:
 
         pynvml.nvmlInit()
         info["driver"] = pynvml.nvmlSystemGetDriverVersion()
-        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        from common.measure.samplers import nvml_index
+
+        h = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(0))
+        info["nvml_index"] = nvml_index(0)
+        info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         info["power_limit_w"] = pynvml.nvmlDeviceGetPowerManagementLimit(h) / 1000.0
     except Exception as exc:
         info["driver"] = None

@@ -52,6 +52,23 @@ def nvml_available() -> tuple[bool, str | None]:
     return True, None
 
 
+def nvml_index(cuda_index: int = 0, visible: str | None = None) -> int:
+    """NVML's index of CUDA device ``cuda_index``. NVML numbers every GPU of the machine and
+    ignores CUDA_VISIBLE_DEVICES; with CUDA_VISIBLE_DEVICES=1 CUDA's device 0 is NVML's 1, and a
+    meter opened at 0 would read another job's board. Numeric lists only (a UUID list keeps the
+    index as given)."""
+    if visible is None:
+        import os
+
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if not visible:
+        return cuda_index
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
+    if cuda_index < len(ids) and all(v.isdigit() for v in ids):
+        return int(ids[cuda_index])
+    return cuda_index
+
+
 # NVML field ids read in one nvmlDeviceGetFieldValues call: id -> (field, scale to its unit)
 NVML_FIELD_IDS = {
     83: ("energy_mj", 1.0),  # NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION (mJ since driver load)

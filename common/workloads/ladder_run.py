@@ -131,7 +131,7 @@ def run_rung_to_target(rung, spec: LadderSpec, log: Callable[[str], None] | None
                                cache_dir=cache_dir, measure_s=spec.measure_s if measure else 0.0,
                                repeats=spec.repeats, model_only=measure, cpu_threads=rung.levers.cpu_threads
                                or spec.cpu_threads, decode_workers=spec.decode_workers,
-                               skipped=tuple(tuple(x) for x in spec.skipped))
+                               skipped=tuple(tuple(x) for x in spec.skipped), min_steps=rung.min_steps)
                 res = run_child(plan, child_env(cache_dir, spec.extra_env), spec.run_timeout_s)
                 runs.append(res)
                 if spec.runs_dir:
@@ -289,9 +289,10 @@ def _throughput(rec: dict[str, Any], runs: list[dict[str, Any]]) -> None:
 # written; said in its record. The same DenseNet121, loss, batch 300, transforms, split fractions and per-epoch
 # validation otherwise.
 TUTORIAL_DIFFERENCES = (
-    "learning rate: Adam at LEARNING_RATE (1e-3 at batch 300) with linear warm-up over 5% of the steps and "
-    "cosine decay over the epoch budget, the schedule of every rung; the tutorial: Adam at 1e-5, constant",
-    "length: until TARGET_VAL_ACCURACY on the validation split or EPOCHS; the tutorial: max_epochs = 4",
+    "length: until TARGET_VAL_ACCURACY on the validation split, within a budget of the tutorial's own 632 optimizer "
+    "steps (its max_epochs = 4 over ~47,160 training images at batch 300; on a CPU: CPU_EPOCHS); the tutorial: "
+    "max_epochs = 4, whatever the accuracy",
+    "data: every image of the data folder (the record's train_images); the tutorial: the official download's 58,954",
     "validation metric: accuracy only; the tutorial also computes ROC AUC and keeps the model with the best",
     "DataLoader workers: NUM_WORKERS (None: min(10, logical cores - 1)); the tutorial: 10",
     "cuDNN autotuning: off, as in the tutorial, which does not set it",
@@ -304,7 +305,7 @@ def rung_record(rung, runs: list[dict[str, Any]], seeds: tuple[int, ...], flops_
     throughput, energy and board state of its sustained window."""
     rec: dict[str, Any] = {"id": rung.id, "name": rung.name, "lever": rung.lever, "predicted": rung.predicted,
                            "levers": rung.levers.to_dict(), "label": rung.levers.label(),
-                           "seeds_reason": rung.seeds_reason,
+                           "seeds_reason": rung.seeds_reason, "min_steps": rung.min_steps,
                            "time_to_target": summarize_runs(runs, rung_seeds(rung, seeds))}
     if rung.id == "recipe":
         rec["differs_from_tutorial"] = list(TUTORIAL_DIFFERENCES)
@@ -341,11 +342,50 @@ def add_speedups(results: list[dict[str, Any]]) -> None:
         r["speedup_vs_recipe"] = ratio(mine, base_rates).to_dict() if mine and base_rates else None
 
 
+# the spec fields two halves of one ladder must share to be ranked together (not the device, cache or run folders)
+SHARED_SPEC = ("data_dir", "split_seed", "val_fraction", "test_fraction", "max_train", "max_eval", "lr", "base_batch",
+               "epochs", "target", "tolerance", "seeds", "measure_s", "repeats", "winner_max_j_per_image")
+
+
+def merge_records(parts: list[dict[str, Any]], names: list[str] | None = None) -> dict[str, Any]:
+    """One ranked ladder from halves run side by side (one GPU each, ``--no-recipe`` for all but
+    the first): the first part's rungs start with the recipe, the others' rungs follow in order;
+    the gate, the ratios and the winner are computed again over all of them. Refuses parts whose
+    specs differ (another split, target, seed list, budget...) or a rung id twice."""
+    names = names or [f"part {i + 1}" for i in range(len(parts))]
+    if not parts or not parts[0].get("rungs") or parts[0]["rungs"][0].get("id") != "recipe":
+        raise ValueError(f"{names[0]}: the first record must start with the recipe (its rungs are the reference)")
+    first = parts[0]["spec"]
+    rungs: list[dict[str, Any]] = []
+    for part, name in zip(parts, names):
+        if not part.get("rungs"):
+            raise ValueError(f"{name}: no rung was measured in this record")
+        differ = [k for k in SHARED_SPEC if part["spec"].get(k) != first.get(k)]
+        if differ:
+            raise ValueError(f"{name}: its spec differs from {names[0]}'s in {', '.join(differ)}; halves of one "
+                             "ladder must share them")
+        if part is not parts[0] and any(r.get("id") == "recipe" for r in part["rungs"]):
+            raise ValueError(f"{name}: holds a recipe of its own; run the other halves with --no-recipe")
+        rungs += [{k: v for k, v in r.items() if not k.startswith("time_to_target_ratio")} for r in part["rungs"]]
+    ids = [r["id"] for r in rungs]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"rung id(s) {', '.join(twice)} measured in more than one part")
+    add_speedups(rungs)
+    summary = pick_winner(rungs, first["tolerance"], tuple(first["seeds"]), first.get("winner_max_j_per_image"))
+    out = {k: v for k, v in parts[0].items() if k not in ("rungs", "summary", "partial")}
+    out.update(rungs=rungs, summary=summary, merged_from=[
+        {"record": name, "rungs": [r["id"] for r in part["rungs"]], "environment": part.get("environment"),
+         "spec": part["spec"], "partial": bool(part.get("partial"))} for part, name in zip(parts, names)])
+    return out
+
+
 def run_ladder(rungs, spec: LadderSpec, *, probe_data: Callable[[], Any] | None = None, monitor=None,
                log: Callable[[str], None] | None = None, progress_factory=None,
-               on_rung: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+               on_rung: Callable[[dict[str, Any]], None] | None = None, rank: bool = True) -> dict[str, Any]:
     """Every rung to the target on every seed, cold and warm, in fresh processes; then the
-    gate, the winner and the throughput leader. A probe rung (CPU) first picks its levers
+    gate, the winner and the throughput leader (``rank=False``: a half of a ladder run without
+    the recipe, ranked later by ``merge_records``). A probe rung (CPU) first picks its levers
     in short in-process windows over ``probe_data()`` (untrained weights: speed does not
     depend on them). ``on_rung`` gets the results so far after every rung."""
     import torch
@@ -391,7 +431,9 @@ def run_ladder(rungs, spec: LadderSpec, *, probe_data: Callable[[], Any] | None 
             rec["probe"] = probed
         results.append(rec)
         if on_rung is not None:
-            on_rung({"rungs": results, "partial": True, **meta})
+            on_rung({"rungs": results, "partial": True, **({} if rank else {"no_recipe": True}), **meta})
+    if not rank:
+        return {"rungs": results, "partial": True, "no_recipe": True, **meta}
     add_speedups(results)
     summary = pick_winner(results, spec.tolerance, spec.seeds, spec.winner_max_j_per_image)
     return {"rungs": results, "summary": summary, **meta}

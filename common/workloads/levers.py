@@ -9,6 +9,7 @@ DATA_PATHS = ("tutorial", "cached", "device_resident")
 PRECISIONS = ("fp32", "bf16", "fp16")
 GRAPHS = ("none", "cuda_graph", "compile_cuda_graph", "compile", "compile_reduce_overhead")
 CAPTURED = ("cuda_graph", "compile_cuda_graph")  # the whole train step captured in one CUDA graph by the suite
+LR_SCHEDULES = ("warmup_cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,11 @@ class Levers:
     gemm_1x1: bool = False  # the same DenseNet121 whose 1x1 convolutions run as matrix products (cuBLAS) on
     # channels_last inputs (common/models/gemm_1x1.py): no cuDNN plan to build for 61 of its 66 shapes
     schedule_epochs: float | None = None  # epochs the learning-rate schedule (warm-up, cosine decay) spans;
-    # validation also runs where it ends. None: it spans the epoch budget, as the recipe's does
+    # validation also runs where it ends. None: it spans the epoch budget
+    lr: float | None = None  # Adam's learning rate as given, for every batch size (None: LEARNING_RATE at
+    # BATCH_SIZE, scaled by the square-root rule for other batches)
+    lr_schedule: str = "warmup_cosine"  # warmup_cosine: linear warm-up over 5% of the steps, cosine decay to 5%
+    # (training.lr_at); constant: the learning rate never changes, as in MONAI's MedNIST tutorial
 
     def __post_init__(self):
         if self.data_path not in DATA_PATHS:
@@ -63,6 +68,12 @@ class Levers:
             raise ValueError("gemm_1x1 applies to MONAI's DenseNet121, not with fused_blocks or concat_free")
         if self.schedule_epochs is not None and not self.schedule_epochs > 0:
             raise ValueError(f"schedule_epochs must be > 0, not {self.schedule_epochs!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r} not in {LR_SCHEDULES}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, not {self.lr!r}")
+        if self.schedule_epochs is not None and self.lr_schedule == "constant":
+            raise ValueError("schedule_epochs shapes the warm-up + cosine schedule; a constant learning rate has none")
         if self.graph in CAPTURED and self.precision == "fp16":
             raise ValueError("cuda_graph capture does not run fp16's GradScaler; use bf16 or fp32")
 
@@ -99,6 +110,10 @@ class Levers:
             parts.append("gemm_1x1")
         if self.schedule_epochs is not None:
             parts.append(f"sched{self.schedule_epochs:g}")
+        if self.lr is not None:
+            parts.append(f"lr{self.lr:g}")
+        if self.lr_schedule != "warmup_cosine":
+            parts.append(f"{self.lr_schedule}_lr")
         parts.extend(f"{k}={v}" for k, v in self.compile_options)
         return " ".join(parts)
 

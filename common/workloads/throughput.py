@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from common.measure.timing import Span, Timer, clock, cuda_sync
-from common.workloads.training import lr_at
+from common.workloads.training import lr_for
 
 if TYPE_CHECKING:
     from common.workloads.training import Trainer
@@ -64,7 +64,7 @@ def timed_windows(run: Callable[[int], Any], steps: int, repeats: int, warmup_st
 
 
 def train_to_accuracy(trainer: Trainer, epochs: int, target: float, progress=None) -> dict[str, Any]:
-    """Train ``epochs`` full epochs (Adam, warm-up + cosine schedule from ``lr_at``),
+    """Train ``epochs`` full epochs (Adam, the levers' schedule: ``lr_for``),
     evaluating validation accuracy after each; report time to reach ``target`` (training time
     only, evaluation excluded), per-epoch losses and accuracies, and the final validation and
     test accuracy."""
@@ -80,7 +80,7 @@ def train_to_accuracy(trainer: Trainer, epochs: int, target: float, progress=Non
         images, loss_sum, n_loss = 0, 0.0, 0
         losses = []
         for _ in range(steps):
-            trainer.set_lr(lr_at(step_i, total_steps, trainer.lr))
+            trainer.set_lr(lr_for(trainer.levers, step_i, total_steps, trainer.lr))
             step_i += 1
             n, loss = trainer.run_steps(1)
             images += n

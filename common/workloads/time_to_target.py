@@ -56,6 +56,8 @@ class RunPlan:
     decode_workers: int = 1
     spawned_at: float = 0.0  # time.time() when the parent started this process
     skipped: tuple = ()  # (path, reason) of the files the parent's image check refused: never trained on
+    min_steps: int = 0  # the epoch budget grows to hold at least this many optimizer steps (the recipe: the
+    # tutorial's own length, ladder.TUTORIAL_STEPS)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,13 +87,18 @@ def eval_points(steps_per_epoch: int, epochs: int, schedule_epochs: float | None
     return total, points
 
 
+def epoch_budget(epochs: int, min_steps: int, steps_per_epoch: int) -> int:
+    """``epochs``, or more where ``min_steps`` optimizer steps need more (whole epochs)."""
+    return max(epochs, math.ceil(min_steps / max(1, steps_per_epoch)) if min_steps > 0 else 0)
+
+
 def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[str, float]) -> dict[str, Any]:
     """Training, with a validation pass at every epoch's end (and where a shorter learning-rate
     schedule ends, ``Levers.schedule_epochs``), until validation accuracy reaches ``target`` or
     ``epochs`` run out. Times are seconds since ``t0`` (the rung's start); the first steps are
     synchronised one by one so that their one-time costs show."""
     from common.measure.timing import clock, cuda_sync
-    from common.workloads.training import lr_at
+    from common.workloads.training import lr_for
 
     steps = trainer.steps_per_epoch()
     total, points = eval_points(steps, epochs, getattr(trainer.levers, "schedule_epochs", None))
@@ -104,7 +111,7 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
         images = 0
         losses = []
         while step_i < point:
-            trainer.set_lr(lr_at(step_i, total, trainer.lr))
+            trainer.set_lr(lr_for(trainer.levers, step_i, total, trainer.lr))
             s0 = clock()
             n, loss = trainer.run_steps(1)
             if step_i < 3:
@@ -137,10 +144,11 @@ def train_to_target(trainer, epochs: int, target: float, t0: float, marks: dict[
 def idle_power(device, seconds: float = 1.0) -> dict[str, Any]:
     """The board's power with nothing running on it (NVML energy counter over ``seconds``)."""
     from common.measure.energy import EnergyMeter, measure_idle
+    from common.measure.samplers import nvml_index
 
     if device.type != "cuda":
         return {"idle_power_w": None, "reason": "no GPU"}
-    d = measure_idle(EnergyMeter(gpu_index=device.index or 0, device=str(device)), seconds)
+    d = measure_idle(EnergyMeter(gpu_index=nvml_index(device.index or 0), device=str(device)), seconds)
     return {"idle_power_w": d["gpu_avg_power_w"], "reason": d["gpu_reason"]}
 
 
@@ -150,7 +158,7 @@ def sustained(trainer, history: list[dict], measure_s: float, repeats: int, mode
     DataLoader workers feed the rung), with the board's temperature, SM clock and throttle
     reasons over the same windows; then the model-only ceiling."""
     from common.measure.energy import EnergyMeter, board_means
-    from common.measure.samplers import GPUSampler, nvml_available
+    from common.measure.samplers import GPUSampler, nvml_available, nvml_index
     from common.measure.timing import clock, cuda_sync
     from common.workloads.throughput import steady_throughput, timed_windows
 
@@ -173,10 +181,10 @@ def sustained(trainer, history: list[dict], measure_s: float, repeats: int, mode
     else:
         steps = max(1, math.ceil(window_s / per_step))
         window = {"kind": "steps", "steps": steps, "reason": "no DataLoader workers"}
-    meter = EnergyMeter(gpu_index=(dev.index or 0) if dev.type == "cuda" else None, device=str(dev))
+    meter = EnergyMeter(gpu_index=nvml_index(dev.index or 0) if dev.type == "cuda" else None, device=str(dev))
     sampler = None
     if dev.type == "cuda" and nvml_available()[0]:
-        sampler = GPUSampler(10.0, index=dev.index or 0, pcie=False)
+        sampler = GPUSampler(10.0, index=nvml_index(dev.index or 0), pcie=False)
         sampler.start()
     try:
         e2e = steady_throughput(trainer, steps, repeats, 0, energy=meter)
@@ -264,7 +272,8 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
         marks["build_s"] = clock() - a
     if lv.data_path == "device_resident":
         trainer.resident()
-    result = train_to_target(trainer, plan.epochs, plan.target, t0, marks)
+    epochs = epoch_budget(plan.epochs, plan.min_steps, trainer.steps_per_epoch())
+    result = train_to_target(trainer, epochs, plan.target, t0, marks)
     wall = clock() - t0
     test = trainer.evaluate("test")
     out: dict[str, Any] = {
@@ -274,7 +283,7 @@ def run_plan(plan: RunPlan) -> dict[str, Any]:
         else len(data.train_paths_labels()[0]),
         "wall_to_stop_s": wall, "process_start_s": process_start_s, "one_time_s": {**marks, **trainer.setup_seconds},
         "decoded_cache": cache, "lr": trainer.lr, "steps_per_epoch": trainer.steps_per_epoch(),
-        "skipped_images": len(data.skipped),
+        "skipped_images": len(data.skipped), "epoch_budget": epochs,
     }
     if plan.measure_s > 0:
         out["idle"] = idle_power(device)

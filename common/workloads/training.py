@@ -56,6 +56,12 @@ def lr_at(step: int, total: int, base: float, warmup_fraction: float = 0.05, fin
     return base * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def lr_for(levers: Levers, step: int, total: int, base: float) -> float:
+    """The learning rate of ``step`` of ``total`` under ``levers.lr_schedule``: ``lr_at``'s
+    warm-up + cosine decay, or ``base`` throughout (constant)."""
+    return base if levers.lr_schedule == "constant" else lr_at(step, total, base)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Every group's learning rate; a device tensor (a captured step reads it) is filled in place."""
     for group in optimizer.param_groups:
@@ -114,7 +120,8 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         self.setup_seconds.update(model_init_s=t1 - t0, model_to_device_s=time.perf_counter() - t1)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.lr = scaled_lr(lr, base_batch, levers.batch_size)
+        # the lever's own rate as given (the tutorial's 1e-5); else the base rate scaled to this batch
+        self.lr = levers.lr if levers.lr is not None else scaled_lr(lr, base_batch, levers.batch_size)
         opt_kw: dict[str, Any] = {}
         lr_arg: float | torch.Tensor = self.lr
         if levers.graph in CAPTURED:  # the captured step reads the learning rate from device memory

@@ -8,6 +8,8 @@ import torch
 
 import config
 from common.workloads.ladder import (
+    TUTORIAL_LR,
+    TUTORIAL_STEPS,
     batch_candidates,
     default_rungs,
     format_candidates,
@@ -21,8 +23,11 @@ CPU = torch.device("cpu")
 
 def test_cpu_default_ladder_ends_in_probes_and_quick_has_none():
     rungs, _ = default_rungs(CPU, 300, 4, quick=False)
-    assert [r.id for r in rungs] == ["recipe", "device_resident", "threads", "format"]
+    assert [r.id for r in rungs] == ["recipe", "lr_schedule", "device_resident", "threads", "format"]
     assert [r.name for r in rungs if r.candidates] == ["threads", "precision x memory format"]
+    # the CPU's recipe is the tutorial's optimizer, but its budget stays the CPU's, and the notes say so
+    cpu_notes = default_rungs(CPU, 300, 4, quick=False)[1]
+    assert rungs[0].levers.lr == TUTORIAL_LR and rungs[0].min_steps == 0 and any("CPU_EPOCHS" in n for n in cpu_notes)
     quick, _ = default_rungs(CPU, 32, 1, quick=True)
     assert not any(r.candidates for r in quick)
     assert quick[-1].levers.channels_last
@@ -32,9 +37,16 @@ def test_gpu_ladder_ids_are_stable_and_the_compiled_rung_is_optional(monkeypatch
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     gpu = torch.device("cuda")
     rungs, _ = default_rungs(gpu, 300, 10, quick=False, compiled=False)
-    assert [r.id for r in rungs] == ["recipe", "device_resident", "bf16_channels_last", "cuda_graph",
+    assert [r.id for r in rungs] == ["recipe", "lr_schedule", "device_resident", "bf16_channels_last", "cuda_graph",
                                      "cuda_graph_prewarm", "gemm_1x1", "schedule", "schedule_b150",
                                      "cuda_graph_autotune", "cuda_graph_b1024"]
+    rungs = rungs[:1] + rungs[2:]  # the indices below are the levers after the learning-rate rung
+    # the recipe is MONAI's tutorial as written: Adam at 1e-5, constant, for the tutorial's own length
+    assert rungs[0].levers.lr == TUTORIAL_LR == 1e-5 and rungs[0].levers.lr_schedule == "constant"
+    assert rungs[0].min_steps == TUTORIAL_STEPS == 632 and all(r.min_steps == 0 for r in rungs[1:])
+    lr_rung = default_rungs(gpu, 300, 10, quick=False, compiled=False)[0][1]
+    assert lr_rung.levers.diff(rungs[0].levers) == {"lr": (None, 1e-5), "lr_schedule": ("warmup_cosine", "constant")}
+    assert rungs[1].levers.lr is None and rungs[1].levers.lr_schedule == "warmup_cosine"
     assert rungs[8].levers.cudnn_benchmark and not rungs[3].levers.cudnn_benchmark
     assert rungs[4].levers.diff(rungs[3].levers) == {"prewarm": (True, False)}  # one lever at a time
     assert rungs[5].levers.diff(rungs[4].levers) == {"gemm_1x1": (True, False)}

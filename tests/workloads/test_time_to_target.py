@@ -117,7 +117,7 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     device-resident rung loads the decoded data its cold run cached; the clock covers the
     whole run; the sustained window gives throughput; records arrive after every rung."""
     base = Levers("tutorial", batch_size=8, num_workers=0)
-    rungs = [Rung("recipe", base, "baseline", id="recipe"),
+    rungs = [Rung("recipe", base.replace(lr=1e-5, lr_schedule="constant"), "baseline", id="recipe", min_steps=12),
              Rung("resident", base.replace(data_path="device_resident"), "data_path", id="device_resident")]
     from common.workloads.mednist_data import load_mednist
 
@@ -142,7 +142,12 @@ def test_a_real_ladder_in_fresh_processes_counts_cold_and_warm(synthetic_data_di
     cold, warm = resident["time_to_target"]["runs"]
     assert not cold["decoded_cache"]["hit"] and warm["decoded_cache"]["hit"]
     assert recipe["time_to_target"]["runs"][0]["decoded_cache"]["hit"] is False
-    assert any("1e-5" in d for d in recipe["differs_from_tutorial"]) and "differs_from_tutorial" not in resident
+    assert any("632" in d for d in recipe["differs_from_tutorial"]) and "differs_from_tutorial" not in resident
+    # the recipe's own rate, constant, and a budget grown to hold its min_steps (47 images at batch 8: 6 steps an
+    # epoch, so 12 steps are 2 epochs); the other rung keeps the scaled rate and the spec's budget
+    assert all(x["lr"] == 1e-5 and x["epoch_budget"] == 2 for x in recipe["time_to_target"]["runs"])
+    assert all(x["lr"] == 1e-3 and x["epoch_budget"] == 1 for x in resident["time_to_target"]["runs"])
+    assert recipe["min_steps"] == 12 and recipe["label"].endswith("lr1e-05 constant_lr")
     for x in recipe["time_to_target"]["runs"]:  # the file the parent refused is never trained on, nor checked again
         assert x["skipped_images"] == 1 and x["train_images"] == 47 and x["one_time_s"]["list_split_s"] < 1.0
     assert res["summary"]["crowned"] and res["summary"]["winner_id"] in ("recipe", "device_resident")
@@ -223,3 +228,47 @@ def test_the_decode_pool_started_either_way_gives_the_plain_decode(synthetic_dat
     ref = decode_images(paths)
     np.testing.assert_array_equal(images, ref.images)
     assert kept == list(range(60)) and [p for p, _ in skipped] == ["/nonexistent/x.jpeg"]
+
+
+def _half(rungs, **spec_changes):
+    spec = {"data_dir": "data", "split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "max_train": None,
+            "max_eval": None, "lr": 1e-3, "base_batch": 300, "epochs": 10, "target": 0.99, "tolerance": 0.005,
+            "seeds": list(SEEDS), "measure_s": 30.0, "repeats": 5, "winner_max_j_per_image": None, "device": "cuda"}
+    spec.update(spec_changes)
+    return {"rungs": rungs, "spec": spec, "train_flops_per_image": 1, "environment": {"gpu": {"nvml_index": 0}}}
+
+
+def test_halves_run_side_by_side_are_ranked_as_one_ladder(tmp_path, capsys):
+    """Two halves of a ladder (the recipe on one GPU, the other rungs on another, at the same
+    time) give the ranking one ladder would: ratios against the recipe, the gate from its seeds;
+    halves that do not belong together are refused with one line, and nothing is written."""
+    from benchmarks.winning_solution import main
+    from common.workloads.ladder_run import merge_records
+
+    recipe = _rung("recipe", cold=(40, 42, 44), warm=(30, 31, 32), accs=(0.995, 0.996, 0.994))
+    fast = _rung("fast", cold=(8, 8.4, 9), warm=(3, 3.1, 3.2), rate=900.0)
+    low = _rung("low", cold=(2, 2, 2), warm=(1, 1, 1), accs=(0.99, 0.98, 0.99), rate=2000.0)
+    merged = merge_records([_half([recipe]), {**_half([fast, low]), "no_recipe": True, "partial": True}], ["a", "b"])
+    s = merged["summary"]
+    assert [r["id"] for r in merged["rungs"]] == ["recipe", "fast", "low"]
+    assert s["winner_id"] == "fast" and s["time_to_target_ratio_cold"] == pytest.approx(42 / 8.4)
+    assert s["accuracy_gate"] == pytest.approx(0.994 - 0.005) and not merged["rungs"][2]["passes_gate"]
+    assert s["throughput_leader"] == "low" and merged["merged_from"][1]["rungs"] == ["fast", "low"]
+    assert "partial" not in merged and "no_recipe" not in merged
+    for parts, msg in (([_half([fast])], "must start with the recipe"),
+                       ([_half([recipe]), _half([fast], target=0.98)], "differs .* in target"),
+                       ([_half([recipe]), _half([recipe])], "recipe of its own"),
+                       ([_half([recipe, fast]), _half([fast])], "fast measured in more than one")):
+        with pytest.raises(ValueError, match=msg):
+            merge_records(parts, ["a", "b"])
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "ladder.json"
+    a.write_text(json.dumps(_half([recipe])))
+    b.write_text(json.dumps({**_half([fast, low]), "no_recipe": True}))
+    assert main(["--merge", str(a), str(b), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["summary"]["winner_id"] == "fast" and "* fast" in capsys.readouterr().out
+    assert main(["--from-record", str(b)]) != 0  # a half alone has no gate: refused, and told how to rank it
+    assert "--merge RECIPE_HALF.json" in capsys.readouterr().err
+    b.write_text(json.dumps({**_half([fast], seeds=[0, 1]), "no_recipe": True}))
+    out.unlink()
+    assert main(["--merge", str(a), str(b), "--out", str(out)]) != 0
+    assert "differs" in capsys.readouterr().err and not out.exists()
