@@ -65,6 +65,14 @@ def load_result(path: str) -> tuple[dict, str]:
     return res, device
 
 
+def _shown(path: str) -> str:
+    """A record's path as the README names it: relative to the repository where it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
@@ -108,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-record", default=None, metavar="JSON",
                    help="print the table of an earlier run (this script's --out, or an analysis's "
                         "metrics/*winning_solution_analysis.json) without measuring")
-    p.add_argument("--headline", default=None, metavar="JSON",
-                   help="print the README's 'Measured results' block from a record without measuring")
+    p.add_argument("--headline", nargs="+", default=None, metavar="JSON",
+                   help="print the README's 'Measured results' block from a record without measuring; further "
+                        "records (runs with the recipe beside their rungs) add their throughput leader")
     return p
 
 
@@ -136,14 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge, args.out)
     if args.from_record or args.headline:
-        res, device = load_result(args.from_record or args.headline)
-        if "time_to_target" not in res["rungs"][0]:
-            if args.headline:
-                raise UserError(f"{args.headline}: a throughput-ladder record (before issue 15) has no time to target "
+        paths = args.headline or [args.from_record]
+        loaded = [load_result(path) for path in paths]
+        for path, (res, _) in zip(paths, loaded):
+            if args.headline and "time_to_target" not in res["rungs"][0]:
+                raise UserError(f"{path}: a throughput-ladder record (before issue 15) has no time to target "
                                 "to print a headline from")
+        res, device = loaded[0]
+        if "time_to_target" not in res["rungs"][0]:
             print(legacy_table(res, device))
+        elif args.headline:
+            print(headline(res, device, [(_shown(p), r) for p, (r, _) in zip(paths[1:], loaded[1:])]))
         else:
-            print(headline(res, device) if args.headline else table(res, device))
+            print(table(res, device))
         return 0
 
     import dataclasses

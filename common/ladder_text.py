@@ -93,11 +93,16 @@ def headline_rows(res: dict, device: str = "cuda") -> list[tuple[str, str]]:
     tw, t0 = w["time_to_target"], r0["time_to_target"]
     seeds = ", ".join(str(x) for x in t0["seeds"])
     commit = str((env.get("git") or {}).get("commit") or "unknown")[:7]
-    out = [("Run", f"On one {card or device} ({str(env.get('time_utc', ''))[:10]}, commit {commit}; "
+    parts = res.get("merged_from") or []
+    where = (f"On {len(parts)} {card or device}s of one host, the ladder split between them and run side by side"
+             if len(parts) > 1 else f"On one {card or device}")
+    out = [("Run", f"{where} ({str(env.get('time_utc', ''))[:10]}, commit {commit}; "
            f"{train_images} training images, seeds {seeds}; target {100 * res['spec']['target']:.0f}% "
            "validation accuracy):")]
-    out.append(("Recipe", f"- the recipe (MONAI tutorial: per-sample CPU transforms in DataLoader workers, fp32, batch "
-               f"{r0['levers']['batch_size']}) reaches the target in {_t(t0.get('cold'))} s cold and "
+    base_lr = res["spec"].get("lr")
+    out.append(("Recipe", f"- the recipe (MONAI tutorial as written: per-sample CPU transforms in DataLoader workers, "
+               f"fp32, batch {r0['levers']['batch_size']}, {_optimizer(r0['levers'], base_lr)}) reaches the target in "
+               f"{_t(t0.get('cold'))} s cold and "
                f"{_t(t0.get('warm'))} s warm (median [range] over seeds), at "
                f"{_s(r0['images_per_s']['median'], '{:.0f}')}"
                f" images/s, test accuracy {_accs(t0)};"))
@@ -117,20 +122,70 @@ def headline_rows(res: dict, device: str = "cuda") -> list[tuple[str, str]]:
                    f"{_s(w.get('gpu_j_per_image'), '{:.4f}')} J/image, test accuracy {_accs(tw)};"))
     else:
         out.append(("Winner", f"- {s['winner_rule']};"))
+    tuned = next((r for r in rows if r.get("id") == "lr_schedule"), None)
+    if tuned is not None and tuned is not w and s.get("crowned"):
+        tt = tuned["time_to_target"]
+        rate = _optimizer(tuned["levers"], base_lr)
+        out.append(("Tuned baseline", f"- the tutorial with the suite's learning rate ({rate}) "
+                   f"reaches it in {_t(tt.get('cold'))} s cold and {_t(tt.get('warm'))} s warm, "
+                   f"test accuracy {_accs(tt)}: against that baseline the winner is "
+                   f"{_s(_ratio(tt.get('cold'), tw.get('cold')))}x sooner cold and "
+                   f"{_s(_ratio(tt.get('warm'), tw.get('warm')))}x warm;"))
     if lead is not None and lead is not w:
-        tl = lead["time_to_target"]
-        out.append(("Throughput leader", f"- the throughput leader, {lead['name']}, trains at "
-                   f"{_s(lead['images_per_s']['median'], '{:.0f}')}"
-                   f" images/s ({_s((lead.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's) but reaches "
-                   f"the target in {_t(tl.get('cold'))} s cold ({_s(lead.get('time_to_target_ratio_cold'))}x the "
-                   f"recipe's speed) and {_t(tl.get('warm'))} s warm"
-                   + (f"; {lead['gate_reason']}" if lead.get("gate_reason") else "") + "."))
+        out.append(("Throughput leader", _leader(lead, "the throughput leader") + "."))
     return out
 
 
-def headline(res: dict, device: str = "cuda") -> str:
-    """The README's "Measured results" block, printed from a record (a test keeps them equal)."""
-    return "\n".join(text for _, text in headline_rows(res, device))
+def leader_row(res: dict, record: str) -> tuple[str, str]:
+    """The throughput leader of another record (a run with the recipe beside it), as a headline row."""
+    s = res["summary"]
+    lead = res["rungs"][s["throughput_leader_index"]] if s.get("throughput_leader_index") is not None else None
+    if lead is None:
+        return ("Throughput leader", f"- {record}: no rung has a measured throughput.")
+    env = res.get("environment", {})
+    commit = str((env.get("git") or {}).get("commit") or "unknown")[:7]
+    r0 = res["rungs"][0]["time_to_target"]
+    return ("Throughput leader", f"- in {record} (commit {commit}, the same recipe measured beside it: "
+            f"{_t(r0.get('cold'))} s cold, {_t(r0.get('warm'))} s warm), " + _leader(lead, "the throughput leader")
+            + ".")
+
+
+def _leader(lead: dict, what: str) -> str:
+    tl = lead["time_to_target"]
+    return (f"{what}, {lead['name']}, trains at {_s(lead['images_per_s']['median'], '{:.0f}')} images/s "
+            f"({_s((lead.get('speedup_vs_recipe') or {}).get('value'))}x the recipe's) but reaches the target in "
+            f"{_t(tl.get('cold'))} s cold ({_s(lead.get('time_to_target_ratio_cold'))}x the recipe's speed) and "
+            f"{_t(tl.get('warm'))} s warm ({_s(lead.get('time_to_target_ratio_warm'))}x)"
+            + (f"; {lead['gate_reason']}" if lead.get("gate_reason") else ""))
+
+
+def _ratio(a: dict | None, b: dict | None) -> float | None:
+    return a["median"] / b["median"] if a and b and b["median"] else None
+
+
+def _sci(v: float) -> str:
+    """1e-5, 1.5e-3: a learning rate as people write it."""
+    m, e = f"{v:e}".split("e")
+    return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+
+
+def _optimizer(levers: dict, base_lr: float | None = None) -> str:
+    """Adam's rate and schedule as a rung ran them (``base_lr``: the spec's rate at the recipe's batch)."""
+    rate = levers.get("lr") or base_lr
+    rate_text = _sci(rate) if rate else "LEARNING_RATE"
+    if levers.get("lr_schedule") == "constant":
+        return f"Adam at {rate_text}, constant"
+    return f"Adam at {rate_text} with warm-up + cosine decay"
+
+
+def headline(res: dict, device: str = "cuda", others: list[tuple[str, dict]] = ()) -> str:
+    """The README's "Measured results" block, printed from a record (a test keeps them equal);
+    ``others``: (name, record) of further runs whose throughput leader is stated beside it."""
+    rows = [text for _, text in headline_rows(res, device) + [leader_row(r, name) for name, r in others]]
+    bullets = [i for i, text in enumerate(rows) if text.startswith("- ")]
+    for i in bullets:  # one sentence: every bullet ends in ";" and the last in "."
+        rows[i] = rows[i].rstrip(".;") + ("." if i == bullets[-1] else ";")
+    return "\n".join(rows)
 
 
 def _accs(t: dict) -> str:
