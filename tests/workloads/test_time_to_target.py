@@ -272,3 +272,29 @@ def test_halves_run_side_by_side_are_ranked_as_one_ladder(tmp_path, capsys):
     out.unlink()
     assert main(["--merge", str(a), str(b), "--out", str(out)]) != 0
     assert "differs" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_headline_states_the_tuned_baseline_and_another_runs_leader():
+    """The headline of a merged ladder says it ran on two GPUs, gives the recipe's optimizer,
+    the winner's ratio against the tuned-rate rung as well as against the recipe, and the
+    throughput leader of another record with its own time to target."""
+    import dataclasses
+
+    from common.ladder_text import headline
+    from common.workloads.ladder_run import merge_records
+
+    recipe = _rung("recipe", cold=(40, 48, 44), warm=(41, 49, 45), accs=(0.985, 0.99, 0.988))
+    recipe["levers"] = dataclasses.asdict(Levers("tutorial", lr=1e-5, lr_schedule="constant"))
+    tuned = _rung("lr_schedule", cold=(9, 10, 11), warm=(8, 9, 10))
+    fast = _rung("fast", cold=(2, 2.5, 3), warm=(1.5, 2, 2.5), rate=900.0)
+    merged = merge_records([_half([recipe]), {**_half([tuned, fast]), "no_recipe": True}], ["a", "b"])
+    leader = merge_records([_half([recipe]), _half([_rung("compiled", cold=(200,), warm=(70,), seeds=(0,),
+                                                          rate=5000.0)])], ["c", "d"])
+    text = headline(merged, "cuda", [("docs/records/other.json", leader)]).splitlines()
+    assert text[0].startswith("On 2 ") and "side by side" in text[0]
+    assert "Adam at 1e-5, constant" in text[1] and "44.0 [40.0-48.0] s cold" in text[1]
+    assert "fast" in text[2] and "(17.6x sooner)" in text[2]  # 44 / 2.5
+    assert "Adam at 1e-3 with warm-up + cosine decay" in text[3] and "4.0x sooner cold and 4.5x warm" in text[3]
+    assert text[4].startswith("- in docs/records/other.json") and "200.0 [200.0-200.0] s cold" in text[4]
+    assert "70.0 [70.0-70.0] s warm" in text[4] and text[4].endswith("measured on 1 of 3 seeds.")
+    assert all(line.endswith(";") for line in text[1:4])
