@@ -114,3 +114,20 @@ def test_runs_ac_to_af_are_what_their_records_print():
     assert f"**{lo:.2f}-{hi:.2f} s**" in DOC
     ratio = af["recipe"]["time_to_target"]["cold"]["median"] / win["cold"]["median"]
     assert f"{ratio:.1f}x sooner cold" in DOC
+
+
+def test_runs_ag_to_aj_claims_are_their_records():
+    """The recipe's epochs and the alone-vs-beside ranges quoted for runs AG-AJ."""
+    text = (REPO / "docs" / "PERFORMANCE.md").read_text()
+    recipe_runs = [x for run in ("AG", "AH", "AI")
+                   for x in _record(f"winning_solution_run_{run}.json")["rungs"][0]["time_to_target"]["runs"]]
+    assert len(recipe_runs) == 15 and {x["epochs_to_target"] for x in recipe_runs} == {9, 10}
+    assert "in all 15 of its runs" in text
+    times = [x["time_to_target_s"] for x in recipe_runs]
+    assert f"({min(times):.0f}-{max(times):.0f} s)" in text
+    alone = [x for g in _record("ttt_probe_run_AJ.json")["rungs"] for x in g["runs"]]
+    cold = [x["time_to_target_s"] for x in alone if x["kind"] == "cold"]
+    warm = [x["time_to_target_s"] for x in alone if x["kind"] == "warm"]
+    prewarm = [x["one_time_s"]["prewarm"]["total_s"] for x in alone]
+    assert (f"{min(cold):.1f}-{max(cold):.1f} s cold and\n  {min(warm):.1f}-{max(warm):.1f} s warm, "
+            f"with the prewarm at {min(prewarm):.2f}-{max(prewarm):.2f} s") in text
