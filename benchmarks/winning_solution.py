@@ -186,11 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = want - {r.id for r in rungs}
         if unknown:
             raise UserError(f"--rungs: unknown rung id(s) {', '.join(sorted(unknown))}; --list-rungs names them")
+        if args.no_recipe and "recipe" in want:
+            raise UserError("--no-recipe --rungs names the recipe; run it in the other half (--rungs recipe)")
         rungs = [r for i, r in enumerate(rungs) if (i == 0 and not args.no_recipe) or r.id in want]
     elif args.no_recipe:
         raise UserError("--no-recipe needs --rungs: the rung ids this half of the ladder runs (--list-rungs)")
-    if args.no_recipe and not rungs:
-        raise UserError("--no-recipe --rungs recipe leaves nothing to run; give the other half's rung ids")
     spec = ladder_spec(s, args.device)
     spec = dataclasses.replace(spec, data_dir=args.data_dir, warm=not args.no_warm,
                                brief=tuple(x.strip() for x in args.brief.split(",") if x.strip()),

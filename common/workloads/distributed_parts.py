@@ -218,10 +218,9 @@ def _nvml_handle(r: Rank) -> tuple[Any, int | None, str | None]:
         uuid = str(torch.cuda.get_device_properties(r.local_rank).uuid)
         handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
     except Exception:
-        visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-        index = int(visible[r.local_rank]) if r.local_rank < len(visible) and visible[r.local_rank].isdigit() \
-            else r.local_rank
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        from common.measure.samplers import nvml_index
+
+        handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(r.local_rank))
     return handle, int(pynvml.nvmlDeviceGetIndex(handle)), None
 
 

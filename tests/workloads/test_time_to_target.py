@@ -298,3 +298,13 @@ def test_the_headline_states_the_tuned_baseline_and_another_runs_leader():
     assert text[4].startswith("- in docs/records/other.json") and "200.0 [200.0-200.0] s cold" in text[4]
     assert "70.0 [70.0-70.0] s warm" in text[4] and text[4].endswith("measured on 1 of 3 seeds.")
     assert all(line.endswith(";") for line in text[1:4])
+
+
+@pytest.mark.parametrize("argv, says", [(["--no-recipe"], "needs --rungs"),
+                                        (["--no-recipe", "--rungs", "recipe,device_resident"], "names the recipe")])
+def test_a_half_without_the_recipe_is_refused_before_any_work(argv, says, capsys, tmp_path):
+    from benchmarks.winning_solution import main
+
+    assert main(["--device", "cpu", "--data-dir", str(tmp_path / "none"), *argv]) != 0
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
