@@ -132,7 +132,7 @@ def headline_rows(res: dict, device: str = "cuda") -> list[tuple[str, str]]:
                    f"{_s(_ratio(tt.get('cold'), tw.get('cold')))}x sooner cold and "
                    f"{_s(_ratio(tt.get('warm'), tw.get('warm')))}x warm;"))
     if lead is not None and lead is not w:
-        out.append(("Throughput leader", _leader(lead, "the throughput leader") + "."))
+        out.append(("Throughput leader", "- " + _leader(lead, "the throughput leader") + "."))
     return out
 
 

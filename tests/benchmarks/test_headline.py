@@ -40,6 +40,9 @@ def test_performance_tables_are_printed_from_their_records():
         assert _printed("--from-record", str(record)) in text, record.name
     # every speed claim sits beside its time to target: the winner's and the leader's lines carry both
     head = _printed("--headline", str(RECORD), str(LEADER))
+    for record in TABLES[1:]:  # every row after the run line is a bullet, the last one ends the sentence
+        rows = _printed("--headline", str(record)).splitlines()[1:]
+        assert rows and all(r.startswith("- ") for r in rows) and rows[-1].endswith("."), record.name
     for line in head.splitlines()[1:]:
         if "images/s" in line:
             assert "s cold" in line and "s warm" in line, line
