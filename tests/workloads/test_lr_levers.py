@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
 from common.measure.samplers import nvml_index
 from common.workloads.levers import Levers
 from common.workloads.time_to_target import epoch_budget, train_to_target
 from common.workloads.training import Trainer, lr_at, lr_for, scaled_lr
+from tests.workloads.trainer_fake import FakeTrainer
 
 
 def test_learning_rate_levers_are_checked_and_labelled():
@@ -41,27 +41,8 @@ def test_a_levers_rate_is_used_as_given_for_any_batch(data):
 
 
 def test_a_constant_rate_stays_put_through_a_run_to_target():
-    class Fake:
-        levers = Levers(lr=1e-5, lr_schedule="constant")
-        lr, device = 1e-5, torch.device("cpu")
-
-        def __init__(self):
-            self.steps, self.lrs = 0, []
-
-        def steps_per_epoch(self):
-            return 5
-
-        def set_lr(self, lr):
-            self.lrs.append(lr)
-
-        def run_steps(self, n):
-            self.steps += n
-            return 4, torch.tensor(1.0)
-
-        def evaluate(self, part):
-            return {"accuracy": self.steps / 20, "loss": 1.0}
-
-    t = Fake()
+    t = FakeTrainer(Levers(lr=1e-5, lr_schedule="constant"), 1e-5, steps_per_epoch=5,
+                    accuracy=lambda steps: steps / 20)
     res = train_to_target(t, 6, 0.99, time.perf_counter(), {})
     assert res["epochs_to_target"] == 4 and t.lrs == [1e-5] * 20
 

@@ -13,6 +13,7 @@ import pytest
 from common.workloads.ladder import Rung
 from common.workloads.ladder_run import LadderSpec, pick_winner, run_ladder, rung_record, summarize_runs
 from common.workloads.levers import Levers
+from tests.workloads.trainer_fake import FakeTrainer
 
 SEEDS = (0, 1, 2)
 
@@ -168,27 +169,7 @@ def test_a_shorter_schedule_ends_inside_an_epoch_and_is_validated_there():
     assert eval_points(10, 3, 2) == (20, [10, 20, 30])
     assert eval_points(10, 2, 5) == (20, [10, 20])  # never past the budget
 
-    class Fake:  # validation accuracy rises with the steps taken; the schedule's learning rates are kept
-        levers = Levers(schedule_epochs=1.5)
-        lr, device = 1e-3, __import__("torch").device("cpu")
-
-        def __init__(self):
-            self.steps, self.lrs = 0, []
-
-        def steps_per_epoch(self):
-            return 10
-
-        def set_lr(self, lr):
-            self.lrs.append(lr)
-
-        def run_steps(self, n):
-            self.steps += n
-            return 4, __import__("torch").tensor(1.0)
-
-        def evaluate(self, part):
-            return {"accuracy": 0.5 + self.steps / 30, "loss": 1.0}
-
-    t = Fake()
+    t = FakeTrainer(Levers(schedule_epochs=1.5), 1e-3, steps_per_epoch=10, accuracy=lambda steps: 0.5 + steps / 30)
     res = train_to_target(t, 4, 0.99, time.perf_counter(), {})
     assert [h["step"] for h in res["history"]] == [10, 15]  # stopped where the schedule ended: 0.5 + 15/30
     assert res["epochs_to_target"] == 1.5 and res["schedule_steps"] == 15 and res["reached"]
